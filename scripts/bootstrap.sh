@@ -1,0 +1,44 @@
+# Sourced by scripts/serve and scripts/test: make sure .venv exists with medialoom installed.
+# Works on a fresh Debian machine: installs python3-venv (as root) when venv is missing.
+
+ensure_python_venv() {
+  local python="${PYTHON:-python3}"
+  if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "medialoom needs Python 3.11 or newer as $python" >&2
+    exit 1
+  fi
+  if [ ! -x .venv/bin/python ]; then
+    if ! "$python" -m venv .venv 2>/dev/null; then
+      rm -rf .venv
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        "$python" -m venv .venv
+      else
+        echo "python3 -m venv failed: install python3-venv" >&2
+        exit 1
+      fi
+    fi
+    .venv/bin/python -m pip install -q --upgrade pip
+  fi
+  local extras="$1"
+  local stamp=".venv/.medialoom-installed-$extras"
+  local digest
+  digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+    echo "Installing medialoom and its dependencies into .venv ..." >&2
+    .venv/bin/python -m pip install -q -e ".[$extras]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+    .venv/bin/python -c 'import medialoom, pyvips' || { echo "installation failed" >&2; exit 1; }
+    echo "$digest" > "$stamp"
+  fi
+}
+
+ensure_node() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+      echo "The Node SDK tests need node and npm" >&2
+      exit 1
+    fi
+  fi
+}

@@ -1,0 +1,3 @@
+from medialoom.cli import app
+
+app()

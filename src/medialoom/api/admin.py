@@ -1,0 +1,92 @@
+"""The Admin API endpoints of the upload side: presets, config and ping (HTTP Basic auth).
+
+Every Admin response carries the ``X-FeatureRateLimit-*`` headers the SDKs read.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from medialoom.api.params import read_params
+from medialoom.api.responses import CloudinaryJSON
+from medialoom.assets.codecs import parse_bool
+from medialoom.auth.environments import EnvironmentInfo
+from medialoom.auth.requests import check_basic_auth
+from medialoom.services import Services
+
+router = APIRouter()
+
+RATE_LIMIT = 5000
+_MAX_ADMIN_BODY = 1024 * 1024
+
+
+def _admin_json(body: Any) -> Response:
+    reset = email.utils.formatdate(time.time() // 3600 * 3600 + 3600, usegmt=True)
+    return CloudinaryJSON(body, headers={
+        "X-FeatureRateLimit-Limit": str(RATE_LIMIT),
+        "X-FeatureRateLimit-Remaining": str(RATE_LIMIT - 1),
+        "X-FeatureRateLimit-Reset": reset,
+    })
+
+
+async def _admin(request: Request, cloud: str) -> tuple[Services, EnvironmentInfo, dict[str, Any]]:
+    services: Services = request.app.state.services
+    env = services.environment(cloud)
+    check_basic_auth(env, request.headers.get("authorization"))
+    params = await read_params(request, max_field_bytes=_MAX_ADMIN_BODY)
+    await params.close()
+    return services, env, params.values
+
+
+@router.get("/v1_1/{cloud}/ping")
+async def ping(cloud: str, request: Request) -> Response:
+    await _admin(request, cloud)
+    return _admin_json({"status": "ok"})
+
+
+@router.get("/v1_1/{cloud}/config")
+async def config(cloud: str, request: Request) -> Response:
+    _, env, values = await _admin(request, cloud)
+    body: dict[str, Any] = {"cloud_name": env.cloud_name, "created_at": env.created_at}
+    if parse_bool(values.get("settings"), "settings", False):
+        body["settings"] = {"folder_mode": env.folder_mode}
+    return _admin_json(body)
+
+
+@router.get("/v1_1/{cloud}/upload_presets")
+async def list_presets(cloud: str, request: Request) -> Response:
+    services, env, values = await _admin(request, cloud)
+    max_results = int(str(values.get("max_results") or 10))
+    body = await run_in_threadpool(services.presets.list, env, max_results, values.get("next_cursor"))
+    return _admin_json(body)
+
+
+@router.post("/v1_1/{cloud}/upload_presets")
+async def create_preset(cloud: str, request: Request) -> Response:
+    services, env, values = await _admin(request, cloud)
+    return _admin_json(await run_in_threadpool(services.presets.create, env, values))
+
+
+@router.get("/v1_1/{cloud}/upload_presets/{name}")
+async def get_preset(cloud: str, name: str, request: Request) -> Response:
+    services, env, _ = await _admin(request, cloud)
+    preset = await run_in_threadpool(services.presets.get, env, name)
+    return _admin_json(preset.as_json())
+
+
+@router.put("/v1_1/{cloud}/upload_presets/{name}")
+async def update_preset(cloud: str, name: str, request: Request) -> Response:
+    services, env, values = await _admin(request, cloud)
+    return _admin_json(await run_in_threadpool(services.presets.update, env, name, values))
+
+
+@router.delete("/v1_1/{cloud}/upload_presets/{name}")
+async def delete_preset(cloud: str, name: str, request: Request) -> Response:
+    services, env, _ = await _admin(request, cloud)
+    return _admin_json(await run_in_threadpool(services.presets.delete, env, name))

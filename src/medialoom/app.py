@@ -1,0 +1,61 @@
+"""``create_app(settings)``: the one ASGI application (APIs, delivery, and later the UI)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.routing import Route
+
+from medialoom.api import admin, upload
+from medialoom.api.middleware import RequestIdMiddleware
+from medialoom.api.responses import error_response
+from medialoom.config import Settings
+from medialoom.delivery.originals import deliver
+from medialoom.errors import ApiError, BadRequest
+from medialoom.services import Services, build_services, ensure_default_environment
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    owned = services is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.services is None:
+            app.state.services = build_services(settings)
+            ensure_default_environment(app.state.services)
+        yield
+        if owned:
+            app.state.services.close()
+
+    app = FastAPI(title="medialoom", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.services = services
+    app.include_router(upload.router)
+    app.include_router(admin.router)
+    app.router.routes.append(Route("/{cloud}/{resource_type}/{type}/{rest:path}", deliver, methods=["GET", "HEAD"]))
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, error: ApiError) -> Response:
+        return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, error: RequestValidationError) -> Response:
+        return error_response(BadRequest(f"Invalid request: {error.errors()[0].get('msg', 'bad input')}"))
+
+    # Browsers upload straight to the Upload API with a signature made by the app's server.
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
+                       expose_headers=["X-Request-Id"], max_age=3600)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for worker processes: settings from MEDIALOOM_* variables; the parent process
+    has already migrated the database."""
+    settings = Settings()
+    services = build_services(settings, run_migrations=False)
+    return create_app(settings, services)

@@ -1,0 +1,115 @@
+"""Asset rows in the shapes the Cloudinary clients read (upload response, resource detail)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medialoom.auth.environments import EnvironmentInfo
+from medialoom.auth.signing import response_signature, url_signature
+from medialoom.db.models import Asset
+from medialoom.db.session import as_utc
+
+
+def iso(value) -> str:  # noqa: ANN001
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def delivery_source(asset: Asset) -> str:
+    """``public_id.format`` (raw files keep their extension inside the public id)."""
+    if asset.resource_type == "raw" or not asset.format:
+        return asset.public_id
+    return f"{asset.public_id}.{asset.format}"
+
+
+def delivery_url(base_url: str, env: EnvironmentInfo, asset: Asset, transformation: str = "") -> str:
+    source = delivery_source(asset)
+    to_sign = f"{transformation}/{source}" if transformation else source
+    parts = [base_url, env.cloud_name, asset.resource_type, asset.type]
+    if asset.type in ("private", "authenticated"):
+        parts.append(f"s--{url_signature(to_sign, env.api_secret, algorithm=env.signature_algorithm)}--")
+    if transformation:
+        parts.append(transformation)
+    parts.append(f"v{asset.version}")
+    parts.append(source)
+    return "/".join(parts)
+
+
+def secure_variant(url: str) -> str:
+    # Without TLS in front of the server the "secure" URL can only be the plain one.
+    return url
+
+
+def upload_response(asset: Asset, env: EnvironmentInfo, base_url: str) -> dict[str, Any]:
+    url = delivery_url(base_url, env, asset)
+    body: dict[str, Any] = {
+        "asset_id": asset.asset_id,
+        "public_id": asset.public_id,
+        "version": asset.version,
+        "version_id": asset.version_id,
+        "signature": response_signature(asset.public_id, asset.version, env.api_secret, env.signature_algorithm),
+    }
+    if asset.width is not None:
+        body["width"] = asset.width
+        body["height"] = asset.height
+    if asset.format:
+        body["format"] = asset.format
+    body.update(
+        {
+            "resource_type": asset.resource_type,
+            "created_at": iso(asset.uploaded_at),
+            "tags": sorted(asset.tags),
+        }
+    )
+    if asset.pages and asset.pages > 1:
+        body["pages"] = asset.pages
+    body.update(
+        {
+            "bytes": asset.bytes,
+            "type": asset.type,
+            "etag": asset.etag,
+            "placeholder": asset.placeholder,
+            "url": url,
+            "secure_url": secure_variant(url),
+            "asset_folder": asset.asset_folder,
+            "display_name": asset.display_name,
+        }
+    )
+    if env.folder_mode == "fixed":
+        body["folder"] = asset.asset_folder
+    if asset.duration is not None:
+        body["duration"] = asset.duration
+    body.update(asset.media_info or {})
+    if asset.context:
+        body["context"] = {"custom": dict(asset.context)}
+    if asset.metadata_:
+        body["metadata"] = dict(asset.metadata_)
+    if asset.moderation:
+        body["moderation"] = list(asset.moderation)
+    if asset.access_mode != "public":
+        body["access_mode"] = asset.access_mode
+    if asset.original_filename is not None:
+        body["original_filename"] = asset.original_filename
+    if asset.eager:
+        body["eager"] = [
+            {
+                "transformation": item,
+                "url": delivery_url(base_url, env, asset, item),
+                "secure_url": secure_variant(delivery_url(base_url, env, asset, item)),
+            }
+            for item in asset.eager
+        ]
+    body["api_key"] = env.api_key
+    return body
+
+
+def event_resource(asset: Asset) -> dict[str, Any]:
+    """The short description of an asset used inside rename/delete/tag notifications."""
+    return {
+        "asset_id": asset.asset_id,
+        "public_id": asset.public_id,
+        "resource_type": asset.resource_type,
+        "type": asset.type,
+        "version": asset.version,
+        "asset_folder": asset.asset_folder,
+        "display_name": asset.display_name,
+    }

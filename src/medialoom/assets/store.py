@@ -1,0 +1,68 @@
+"""Lookups and small helpers shared by every asset operation."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medialoom.db.models import Asset
+from medialoom.errors import NotFound
+
+RESOURCE_TYPES = ("image", "video", "raw")
+
+
+def new_hex_id() -> str:
+    return uuid.uuid4().hex
+
+
+def blob_key_for(environment_id: int, version_id: str) -> str:
+    # Derived from ids only: nothing a caller names ever becomes part of a storage path.
+    return f"env/{environment_id}/originals/{version_id[:2]}/{version_id}"
+
+
+def next_version(previous: int | None = None) -> int:
+    """Versions are Unix seconds, strictly increasing per asset even within one second."""
+    now = int(time.time())
+    return max(now, (previous or 0) + 1)
+
+
+def new_delete_token() -> str:
+    return secrets.token_hex(20)
+
+
+def find_asset(session: Session, environment_id: int, resource_type: str, type_: str, public_id: str) -> Asset | None:
+    return session.scalar(
+        select(Asset).where(
+            Asset.environment_id == environment_id,
+            Asset.resource_type == resource_type,
+            Asset.type == type_,
+            Asset.public_id == public_id,
+        )
+    )
+
+
+def get_asset(session: Session, environment_id: int, resource_type: str, type_: str, public_id: str) -> Asset:
+    asset = find_asset(session, environment_id, resource_type, type_, public_id)
+    if asset is None or asset.placeholder:
+        raise NotFound(f"Resource not found - {public_id}")
+    return asset
+
+
+def find_assets(session: Session, environment_id: int, resource_type: str, type_: str, public_ids: list[str]) -> list[Asset]:
+    if not public_ids:
+        return []
+    rows = session.scalars(
+        select(Asset).where(
+            Asset.environment_id == environment_id,
+            Asset.resource_type == resource_type,
+            Asset.type == type_,
+            Asset.public_id.in_(public_ids),
+            Asset.placeholder.is_(False),
+        )
+    ).all()
+    order = {public_id: index for index, public_id in enumerate(public_ids)}
+    return sorted(rows, key=lambda asset: order[asset.public_id])

@@ -1,0 +1,233 @@
+"""The upload pipeline: inspect the bytes, name the asset, store the blob, then the row.
+
+Order matters for consistency: the blob is written first under a key nobody references
+yet, then the asset row and its outbox event are committed in one transaction. A crash in
+between leaves only an unreferenced blob (garbage), never a row that points at nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from medialoom.assets.incoming import IncomingFile
+from medialoom.assets.naming import NamingRequest, extension_of, filename_stem, resolve_naming
+from medialoom.assets.options import UploadOptions
+from medialoom.assets.serialize import upload_response
+from medialoom.assets.store import blob_key_for, find_asset, new_delete_token, new_hex_id, next_version
+from medialoom.auth.environments import EnvironmentInfo
+from medialoom.config import Settings
+from medialoom.db.models import Asset, AssetVersion, DeleteToken
+from medialoom.db.session import Database, utcnow
+from medialoom.errors import BadRequest, TooLarge
+from medialoom.events import outbox
+from medialoom.media.probe import InvalidMedia, MediaInfo, MediaRejected, probe
+from medialoom.storage import BlobStore
+
+
+@dataclass(frozen=True)
+class Inspected:
+    resource_type: str
+    format: str
+    info: MediaInfo | None
+
+
+class Uploader:
+    def __init__(self, settings: Settings, db: Database, blobs: BlobStore) -> None:
+        self.settings = settings
+        self.db = db
+        self.blobs = blobs
+
+    # -- inspection -------------------------------------------------------------------
+
+    def size_limit(self, resource_type: str) -> int:
+        limits = {
+            "image": self.settings.max_image_bytes,
+            "video": self.settings.max_video_bytes,
+            "raw": self.settings.max_raw_bytes,
+        }
+        return limits.get(resource_type, max(limits.values()))
+
+    def inspect(self, incoming: IncomingFile, requested: str, filename: str) -> Inspected:
+        """Decide the resource type and format from the bytes, never from the name."""
+        if incoming.size == 0:
+            raise BadRequest("Empty file")
+        if requested == "raw":
+            self._check_size(incoming, "raw")
+            return Inspected("raw", extension_of(filename), None)
+        try:
+            info = probe(incoming.rewind(), max_megapixels=self.settings.max_image_megapixels)
+        except MediaRejected as error:
+            raise BadRequest(str(error)) from error
+        except InvalidMedia as error:
+            kind = "video" if requested == "video" else "image"
+            raise BadRequest(f"Invalid {kind} file: {error}") from error
+        if requested == "auto":
+            resource_type = info.resource_type
+        elif requested != info.resource_type:
+            raise BadRequest(f"Invalid {requested} file")
+        else:
+            resource_type = requested
+        self._check_size(incoming, resource_type)
+        if resource_type == "raw":
+            return Inspected("raw", extension_of(filename), None)
+        return Inspected(resource_type, info.format, info)
+
+    def _check_size(self, incoming: IncomingFile, resource_type: str) -> None:
+        limit = self.size_limit(resource_type)
+        if incoming.size > limit:
+            raise TooLarge(f"File size too large. Got {incoming.size}. Maximum is {limit}.")
+
+    # -- the pipeline -----------------------------------------------------------------
+
+    def upload(
+        self,
+        env: EnvironmentInfo,
+        incoming: IncomingFile,
+        options: UploadOptions,
+        requested_type: str,
+        *,
+        base_url: str,
+        public_id_override: str | None = None,
+    ) -> dict[str, Any]:
+        filename = options.filename_override or incoming.filename
+        inspected = self.inspect(incoming, requested_type, filename)
+        if options.allowed_formats and inspected.format not in options.allowed_formats:
+            shown = inspected.format or "unknown"
+            raise BadRequest(f"{inspected.resource_type.capitalize()} file format {shown} not allowed")
+        if options.format and options.format != inspected.format:
+            raise BadRequest("Converting the stored format on upload is not supported by this server")
+        naming = resolve_naming(
+            NamingRequest(
+                public_id=options.public_id,
+                public_id_prefix=options.public_id_prefix,
+                folder=options.folder,
+                asset_folder=options.asset_folder,
+                use_filename=options.use_filename,
+                unique_filename=options.unique_filename,
+                use_asset_folder_as_public_id_prefix=options.use_asset_folder_as_public_id_prefix,
+                filename=filename,
+                display_name=options.display_name,
+                use_filename_as_display_name=options.use_filename_as_display_name,
+                resource_type=inspected.resource_type,
+            ),
+            env.folder_mode,
+        )
+        if public_id_override:
+            # A chunked upload named its asset on its first chunk; keep that name.
+            naming = replace(naming, public_id=public_id_override,
+                             display_name=options.display_name or public_id_override.rsplit("/", 1)[-1])
+        identity = (env.id, inspected.resource_type, options.type, naming.public_id)
+
+        if not options.overwrite:
+            with self.db.read() as session:
+                existing = find_asset(session, *identity)
+                if existing is not None and not existing.placeholder:
+                    return {**upload_response(existing, env, base_url), "existing": True}
+
+        version_id = new_hex_id()
+        blob_key = blob_key_for(env.id, version_id)
+        etag = incoming.md5()
+        stored_bytes = self.blobs.put(blob_key, incoming.rewind())
+        try:
+            for attempt in range(2):
+                try:
+                    return self._commit(env, identity, naming, inspected, options, filename,
+                                        version_id, blob_key, etag, stored_bytes, base_url)
+                except IntegrityError:
+                    # Another upload created the same public id between our check and insert
+                    # (PostgreSQL); the second attempt sees it and overwrites or answers existing.
+                    if attempt == 1:
+                        raise
+        except BaseException:
+            self.blobs.delete(blob_key)
+            raise
+        raise AssertionError("unreachable")
+
+    def _commit(self, env, identity, naming, inspected, options, filename, version_id, blob_key,
+                etag, stored_bytes, base_url) -> dict[str, Any]:  # noqa: ANN001
+        now = utcnow()
+        info = inspected.info
+        discard_key: str | None = None
+        with self.db.write() as session:
+            asset = find_asset(session, *identity)
+            if asset is not None and not asset.placeholder and not options.overwrite:
+                self.blobs.delete(blob_key)
+                return {**upload_response(asset, env, base_url), "existing": True}
+            overwritten = asset is not None and not asset.placeholder
+            if asset is None:
+                asset = Asset(
+                    environment_id=env.id,
+                    asset_id=new_hex_id(),
+                    public_id=naming.public_id,
+                    resource_type=inspected.resource_type,
+                    type=options.type,
+                    created_at=now,
+                    tags=[],
+                    context={},
+                    metadata_={},
+                    backup=False,
+                )
+                session.add(asset)
+            elif asset.blob_key:
+                if asset.backup or options.backup:
+                    session.add(AssetVersion(
+                        asset_pk=asset.id, version=asset.version, version_id=asset.version_id,
+                        format=asset.format, bytes=asset.bytes, width=asset.width, height=asset.height,
+                        etag=asset.etag, blob_key=asset.blob_key, created_at=now,
+                    ))
+                else:
+                    discard_key = asset.blob_key
+            asset.version = next_version(asset.version)
+            asset.version_id = version_id
+            asset.format = inspected.format
+            asset.bytes = stored_bytes
+            asset.width = info.width if info else None
+            asset.height = info.height if info else None
+            asset.pages = info.pages if info else None
+            asset.duration = info.duration if info else None
+            asset.media_info = media_details(info)
+            asset.etag = etag
+            asset.blob_key = blob_key
+            asset.asset_folder = naming.asset_folder
+            asset.display_name = naming.display_name
+            asset.original_filename = filename_stem(filename) or ("stream" if not filename else filename)
+            asset.tags = options.tags
+            asset.context = options.context
+            asset.metadata_ = options.metadata
+            asset.moderation = [{"kind": options.moderation, "status": "pending"}] if options.moderation else []
+            asset.access_mode = options.access_mode
+            asset.backup = asset.backup or options.backup
+            asset.placeholder = False
+            asset.notification_url = options.notification_url or None
+            asset.eager = options.eager
+            asset.uploaded_at = now
+            asset.updated_at = now
+            session.flush()
+            body = upload_response(asset, env, base_url)
+            if overwritten:
+                body["overwritten"] = True
+            if options.return_delete_token:
+                token = new_delete_token()
+                session.add(DeleteToken(token=token, environment_id=env.id, asset_pk=asset.id,
+                                        expires_at=now + timedelta(seconds=self.settings.delete_token_ttl_seconds)))
+                body["delete_token"] = token
+            event_payload = {k: v for k, v in body.items() if k not in ("delete_token", "api_key")}
+            outbox.record(session, environment_id=env.id, notification_type="upload", payload=event_payload,
+                          api_key=env.api_key, asset_id=asset.asset_id, notification_url=options.notification_url)
+        if discard_key:
+            self.blobs.delete(discard_key)
+        return body
+
+
+def media_details(info: MediaInfo | None) -> dict[str, Any]:
+    """Extra response fields for video/audio (codecs, bit rate, frame rate)."""
+    if info is None:
+        return {}
+    extra = getattr(info, "response_extras", None)
+    if callable(extra):
+        return extra()
+    return {}

@@ -1,0 +1,133 @@
+"""The ``medialoom`` command: serve | migrate | env (the only entry point)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from medialoom.config import Settings
+
+app = typer.Typer(help="medialoom: a self-hosted media platform that speaks the Cloudinary APIs.",
+                  no_args_is_help=True, add_completion=False)
+env_app = typer.Typer(help="Manage product environments (each one a cloud name with its own keys).",
+                      no_args_is_help=True)
+app.add_typer(env_app, name="env")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Directory for the database and blobs.")]
+
+
+def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
+    values = {key: value for key, value in overrides.items() if value is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)
+
+
+def cloudinary_url(env, public_url: str) -> str:  # noqa: ANN001
+    host = public_url.split("://", 1)[1]
+    return f"{env.cloudinary_url}?upload_prefix={public_url}&cname={host}"
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: DataDir = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (they share the database and blobs).")] = 1,
+) -> None:
+    """Run the APIs and delivery in one process (SQLite and a local directory by default)."""
+    import uvicorn
+
+    from medialoom.services import build_services, ensure_default_environment
+
+    settings = _settings(data_dir, host=host, port=port)
+    # Migrate and create the first environment once, before any worker starts.
+    services = build_services(settings)
+    created = ensure_default_environment(services)
+    envs = services.environments.list()
+    services.close()
+    if created:
+        typer.echo(f"Created product environment {created.cloud_name}")
+    for env in envs:
+        typer.echo(f"CLOUDINARY_URL={cloudinary_url(env, settings.effective_public_url)}")
+    typer.echo(f"Serving on http://{host}:{port} (data in {settings.data_dir.resolve()})", err=True)
+
+    # Workers rebuild the same settings from the environment.
+    os.environ["MEDIALOOM_DATA_DIR"] = str(settings.data_dir.resolve())
+    os.environ["MEDIALOOM_HOST"] = host
+    os.environ["MEDIALOOM_PORT"] = str(port)
+    uvicorn.run("medialoom.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Bring the database to the newest schema."""
+    from medialoom.db.migrate import upgrade
+    from medialoom.services import prepare_data_dir
+
+    settings = _settings(data_dir)
+    prepare_data_dir(settings)
+    upgrade(settings.effective_database_url)
+    typer.echo("Database is up to date.")
+
+
+@env_app.command("create")
+def env_create(
+    cloud_name: Annotated[str, typer.Argument(help="Cloud name; generated when omitted.")] = "",
+    api_key: Annotated[str, typer.Option(help="API key; generated when omitted.")] = "",
+    api_secret: Annotated[str, typer.Option(help="API secret; generated when omitted.")] = "",
+    folder_mode: Annotated[str, typer.Option(help="dynamic or fixed.")] = "dynamic",
+    data_dir: DataDir = None,
+) -> None:
+    """Create a product environment and print its CLOUDINARY_URL."""
+    from medialoom.errors import ApiError
+    from medialoom.services import build_services
+
+    settings = _settings(data_dir)
+    services = build_services(settings)
+    try:
+        env = services.environments.create(cloud_name, api_key, api_secret, folder_mode)
+    except ApiError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(1) from error
+    finally:
+        services.close()
+    typer.echo(f"CLOUDINARY_URL={cloudinary_url(env, settings.effective_public_url)}")
+
+
+@env_app.command("list")
+def env_list(data_dir: DataDir = None) -> None:
+    """List product environments."""
+    from medialoom.services import build_services
+
+    services = build_services(_settings(data_dir))
+    for env in services.environments.list():
+        typer.echo(f"{env.cloud_name}\tapi_key={env.api_key}\tfolder_mode={env.folder_mode}\tcreated={env.created_at}")
+    services.close()
+
+
+@env_app.command("url")
+def env_url(
+    cloud_name: Annotated[str, typer.Argument(help="Cloud name; the first environment when omitted.")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Print the CLOUDINARY_URL that points the official SDKs at this server."""
+    from medialoom.services import build_services
+
+    settings = _settings(data_dir)
+    services = build_services(settings)
+    envs = services.environments.list()
+    services.close()
+    chosen = [env for env in envs if env.cloud_name == cloud_name] if cloud_name else envs[:1]
+    if not chosen:
+        typer.echo(f"error: no environment {cloud_name!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(cloudinary_url(chosen[0], settings.effective_public_url))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,76 @@
+"""The one Settings object. Every knob is a MEDIALOOM_* environment variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDIALOOM_", extra="ignore")
+
+    # Where the embedded defaults live: the SQLite database and the local blob directory.
+    data_dir: Path = Path("./medialoom-data")
+    # SQLAlchemy URL; empty means SQLite in WAL mode at {data_dir}/medialoom.db.
+    database_url: str = ""
+
+    # Blob storage: "local" keeps blobs under {data_dir}/blobs (or storage_path);
+    # "s3" uses an S3-compatible bucket.
+    storage: Literal["local", "s3"] = "local"
+    storage_path: Path | None = None
+    s3_endpoint_url: str = ""
+    s3_bucket: str = "medialoom"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # The address clients use to reach this server (delivery URLs in responses).
+    # Empty means http://{host}:{port}.
+    public_url: str = ""
+
+    # The product environment created on first start of an empty data directory.
+    cloud_name: str = ""
+    api_key: str = ""
+    api_secret: str = ""
+
+    # Limits that protect the server from hostile input.
+    max_image_bytes: int = 100 * 1024 * 1024
+    max_video_bytes: int = 1024 * 1024 * 1024
+    max_raw_bytes: int = 100 * 1024 * 1024
+    max_image_megapixels: float = 100.0
+    # Remote fetches (upload by URL) are bounded in time and size.
+    fetch_timeout_seconds: float = 20.0
+    fetch_max_redirects: int = 5
+    # Hosts or CIDRs that may be fetched although they are private or loopback.
+    # The only way past the outbound guard; empty by default.
+    outbound_allow: str = Field(default="")
+    # Chunked uploads not completed within this many seconds are discarded.
+    chunk_session_ttl_seconds: int = 24 * 3600
+    # How long a signed request stays valid either side of the server clock.
+    signature_max_age_seconds: int = 3600
+    delete_token_ttl_seconds: int = 600
+
+    @property
+    def outbound_allow_list(self) -> list[str]:
+        return [item.strip() for item in self.outbound_allow.split(",") if item.strip()]
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'medialoom.db').resolve()}"
+
+    @property
+    def blob_root(self) -> Path:
+        return (self.storage_path or self.data_dir / "blobs").resolve()
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"

@@ -1,0 +1,179 @@
+"""The relational model. One set of tables for SQLite (embedded) and PostgreSQL (scaled out).
+
+Lists and maps that the API returns whole (tags, context, metadata, moderation) are JSON
+columns; the search issue adds indexes over them. Blob keys are derived from ids, never from
+user-supplied names.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict: JSON, list: JSON}
+
+
+class Environment(Base):
+    """A product environment: one cloud name, its credentials and settings, fully isolated."""
+
+    __tablename__ = "environments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cloud_name: Mapped[str] = mapped_column(String(128), unique=True)
+    api_key: Mapped[str] = mapped_column(String(64), unique=True)
+    api_secret: Mapped[str] = mapped_column(String(128))
+    folder_mode: Mapped[str] = mapped_column(String(16), default="dynamic")
+    signature_algorithm: Mapped[str] = mapped_column(String(8), default="sha1")
+    created_at: Mapped[datetime]
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+    __table_args__ = (
+        UniqueConstraint("environment_id", "resource_type", "type", "public_id", name="uq_asset_identity"),
+        Index("ix_assets_env_created", "environment_id", "created_at"),
+        Index("ix_assets_env_folder", "environment_id", "asset_folder"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    asset_id: Mapped[str] = mapped_column(String(32), unique=True)
+    public_id: Mapped[str] = mapped_column(String(1024))
+    resource_type: Mapped[str] = mapped_column(String(8))
+    type: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(16), default="")
+    version: Mapped[int] = mapped_column(BigInteger)
+    version_id: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    pages: Mapped[int | None] = mapped_column(Integer)
+    duration: Mapped[float | None] = mapped_column(Float)
+    etag: Mapped[str] = mapped_column(String(32), default="")
+    blob_key: Mapped[str] = mapped_column(String(256), default="")
+    asset_folder: Mapped[str] = mapped_column(String(1024), default="")
+    display_name: Mapped[str] = mapped_column(String(1024), default="")
+    original_filename: Mapped[str | None] = mapped_column(String(1024))
+    tags: Mapped[list] = mapped_column(default=list)
+    context: Mapped[dict] = mapped_column(default=dict)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    moderation: Mapped[list] = mapped_column(default=list)
+    access_mode: Mapped[str] = mapped_column(String(16), default="public")
+    backup: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A destroyed asset that had backups stays as a placeholder so it can be restored.
+    placeholder: Mapped[bool] = mapped_column(Boolean, default=False)
+    notification_url: Mapped[str | None] = mapped_column(Text)
+    # Eager transformations requested at upload or explicit; derived by the delivery engine.
+    eager: Mapped[list] = mapped_column(default=list)
+    # Media facts beyond the columns above (video/audio codecs, alpha, frame rate ...).
+    media_info: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    uploaded_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AssetVersion(Base):
+    """A previous version of an asset kept because backup was requested."""
+
+    __tablename__ = "asset_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset_pk: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    version_id: Mapped[str] = mapped_column(String(32), unique=True)
+    format: Mapped[str] = mapped_column(String(16), default="")
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    etag: Mapped[str] = mapped_column(String(32), default="")
+    blob_key: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+
+
+class UploadPreset(Base):
+    __tablename__ = "upload_presets"
+    __table_args__ = (UniqueConstraint("environment_id", "name", name="uq_preset_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    unsigned: Mapped[bool] = mapped_column(Boolean, default=False)
+    settings: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class OutboxEvent(Base):
+    """One change to an asset, in Cloudinary's notification payload shape.
+
+    Written in the same transaction as the change it describes; the dispatcher (a later issue)
+    delivers rows whose ``dispatched_at`` is empty.
+    """
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_pending", "dispatched_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[str] = mapped_column(String(32), unique=True)
+    notification_type: Mapped[str] = mapped_column(String(64))
+    asset_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    notification_url: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict]
+    created_at: Mapped[datetime]
+    dispatched_at: Mapped[datetime | None]
+
+
+class UploadSession(Base):
+    """A chunked upload in progress (X-Unique-Upload-Id), kept in the database so that it
+    survives a restart and chunks may reach different server processes."""
+
+    __tablename__ = "upload_sessions"
+    __table_args__ = (UniqueConstraint("environment_id", "upload_id", name="uq_upload_session"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    upload_id: Mapped[str] = mapped_column(String(128))
+    total_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    public_id: Mapped[str | None] = mapped_column(String(1024))
+    completed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class UploadChunk(Base):
+    __tablename__ = "upload_chunks"
+    __table_args__ = (UniqueConstraint("session_id", "start", name="uq_chunk_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("upload_sessions.id", ondelete="CASCADE"), index=True)
+    start: Mapped[int] = mapped_column(BigInteger)
+    end: Mapped[int] = mapped_column(BigInteger)  # inclusive, as in Content-Range
+    blob_key: Mapped[str] = mapped_column(String(256))
+
+
+class DeleteToken(Base):
+    """A short-lived token returned by ``return_delete_token`` that deletes one asset."""
+
+    __tablename__ = "delete_tokens"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    asset_pk: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime]

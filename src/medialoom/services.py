@@ -1,0 +1,80 @@
+"""The wiring: one object that owns the database, the blob store and every domain service.
+
+Built once per process from Settings; the web layer, the CLI and (later) the flow runtime all
+use the same services, so a change made through any of them behaves the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from medialoom.assets.chunked import ChunkedUploads
+from medialoom.assets.labels import Labels
+from medialoom.assets.lifecycle import Lifecycle
+from medialoom.assets.presets import Presets
+from medialoom.assets.upload import Uploader
+from medialoom.auth.environments import EnvironmentInfo, Environments
+from medialoom.config import Settings
+from medialoom.db import migrate
+from medialoom.db.session import Database
+from medialoom.errors import NotFound
+from medialoom.storage import BlobStore, open_blob_store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    environments: Environments
+    uploader: Uploader
+    chunks: ChunkedUploads
+    lifecycle: Lifecycle
+    labels: Labels
+    presets: Presets
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.effective_public_url
+
+    def environment(self, cloud_name: str) -> EnvironmentInfo:
+        env = self.environments.by_cloud_name(cloud_name)
+        if env is None:
+            raise NotFound(f"Invalid cloud_name {cloud_name}")
+        return env
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def build_services(settings: Settings, *, run_migrations: bool = True) -> Services:
+    prepare_data_dir(settings)
+    if run_migrations:
+        migrate.upgrade(settings.effective_database_url)
+    db = Database(settings.effective_database_url)
+    blobs = open_blob_store(settings)
+    largest = max(settings.max_image_bytes, settings.max_video_bytes, settings.max_raw_bytes)
+    return Services(
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        environments=Environments(db),
+        uploader=Uploader(settings, db, blobs),
+        chunks=ChunkedUploads(db, blobs, largest),
+        lifecycle=Lifecycle(db, blobs),
+        labels=Labels(db),
+        presets=Presets(db),
+    )
+
+
+def ensure_default_environment(services: Services) -> EnvironmentInfo | None:
+    """On an empty data directory, create the first product environment from the settings
+    (or generated credentials). Returns it when created."""
+    if services.environments.count():
+        return None
+    settings = services.settings
+    return services.environments.create(settings.cloud_name, settings.api_key, settings.api_secret)
