@@ -17,7 +17,7 @@ from medialoom.api.responses import error_response
 from medialoom.config import Settings
 from medialoom.delivery.originals import deliver
 from medialoom.errors import ApiError, BadRequest
-from medialoom.services import Services, build_services, ensure_default_environment
+from medialoom.services import Services, build_services, on_start
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -27,7 +27,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.services is None:
             app.state.services = build_services(settings)
-            ensure_default_environment(app.state.services)
+            on_start(app.state.services)
         yield
         if owned:
             app.state.services.close()

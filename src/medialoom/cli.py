@@ -41,12 +41,12 @@ def serve(
     """Run the APIs and delivery in one process (SQLite and a local directory by default)."""
     import uvicorn
 
-    from medialoom.services import build_services, ensure_default_environment
+    from medialoom.services import build_services, on_start
 
     settings = _settings(data_dir, host=host, port=port)
     # Migrate and create the first environment once, before any worker starts.
     services = build_services(settings)
-    created = ensure_default_environment(services)
+    created = on_start(services)
     envs = services.environments.list()
     services.close()
     if created:

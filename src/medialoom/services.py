@@ -18,6 +18,7 @@ from medialoom.config import Settings
 from medialoom.db import migrate
 from medialoom.db.session import Database
 from medialoom.errors import NotFound
+from medialoom.net.addresses import AllowList
 from medialoom.storage import BlobStore, open_blob_store
 
 
@@ -32,6 +33,7 @@ class Services:
     lifecycle: Lifecycle
     labels: Labels
     presets: Presets
+    outbound_allow: AllowList
 
     @property
     def base_url(self) -> str:
@@ -68,6 +70,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         lifecycle=Lifecycle(db, blobs),
         labels=Labels(db),
         presets=Presets(db),
+        outbound_allow=AllowList.parse(settings.outbound_allow_list),
     )
 
 
@@ -78,3 +81,10 @@ def ensure_default_environment(services: Services) -> EnvironmentInfo | None:
         return None
     settings = services.settings
     return services.environments.create(settings.cloud_name, settings.api_key, settings.api_secret)
+
+
+def on_start(services: Services) -> EnvironmentInfo | None:
+    """Housekeeping when a server starts: discard abandoned chunked uploads and make sure a
+    product environment exists. Returns the environment when one was created."""
+    services.chunks.sweep(services.settings.chunk_session_ttl_seconds)
+    return ensure_default_environment(services)

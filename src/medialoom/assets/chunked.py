@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import tempfile
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -154,6 +155,21 @@ class ChunkedUploads:
             env_id = row.environment_id
             session.delete(row)
         self.blobs.delete_prefix(f"env/{env_id}/chunks/{session_id}/")
+
+
+    def sweep(self, older_than_seconds: int) -> int:
+        """Discard chunked uploads nobody finished; returns how many were removed."""
+        cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+        with self.db.read() as session:
+            stale = session.execute(select(UploadSession.id, UploadSession.environment_id)
+                                    .where(UploadSession.updated_at < cutoff)).all()
+        for session_id, env_id in stale:
+            with self.db.write() as session:
+                row = session.get(UploadSession, session_id)
+                if row is not None:
+                    session.delete(row)
+            self.blobs.delete_prefix(f"env/{env_id}/chunks/{session_id}/")
+        return len(stale)
 
 
 def _covers(chunks: list[UploadChunk], total: int) -> bool:

@@ -26,7 +26,7 @@ UPLOAD_PARAMS = frozenset(
     background_removal upload_preset phash return_delete_token auto_tagging async cinemagraph_analysis
     accessibility_analysis auto_chaptering batch_id transformation headers eager tags allowed_formats
     face_coordinates custom_coordinates regions context responsive_breakpoints access_control metadata
-    auto_transcription access_mode clear_invalid""".split()
+    auto_transcription access_mode clear_invalid source""".split()
 )
 
 # What an unsigned upload may set itself (Cloudinary's own list for unsigned uploads).

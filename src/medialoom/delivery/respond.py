@@ -25,7 +25,10 @@ def content_type_of(asset: Asset) -> tuple[str, bool]:
     """The Content-Type to send and whether the file must be an attachment."""
     if asset.resource_type == "raw":
         guessed = mimetypes.guess_type(asset.public_id)[0] or "application/octet-stream"
-        if guessed in _ACTIVE_TYPES or guessed.startswith("text/html"):
+        if guessed in _ACTIVE_TYPES:
+            return "application/octet-stream", True
+        if guessed.startswith(("image/", "video/", "audio/")):
+            # The bytes were inspected and are no such media: the name is lying.
             return "application/octet-stream", True
         return guessed, False
     return mime_type_for(asset.format), False

@@ -1,0 +1,34 @@
+"""Raw calls for the cases the SDK cannot produce (forged signatures, stale timestamps ...)."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import cloudinary.utils
+import httpx
+
+from tests.server import RunningServer
+
+
+def sign(server: RunningServer, params: dict, *, timestamp: int | None = None) -> dict:
+    params = {**params, "timestamp": str(timestamp if timestamp is not None else int(time.time()))}
+    signature = cloudinary.utils.api_sign_request(
+        {k: v for k, v in params.items() if v not in (None, "")}, server.api_secret, "sha1", 2)
+    return {**params, "signature": signature, "api_key": server.api_key}
+
+
+def post(server: RunningServer, action: str, data: dict, *, resource_type: str = "image",
+         files: dict | None = None, headers: dict | None = None) -> httpx.Response:
+    fields = {f"{key}[]" if isinstance(value, list) else key: value for key, value in data.items()}
+    return httpx.post(f"{server.base_url}/v1_1/{server.cloud_name}/{resource_type}/{action}",
+                      data=fields, files=files, headers=headers or {}, timeout=30)
+
+
+def basic_auth(server: RunningServer) -> dict[str, str]:
+    token = base64.b64encode(f"{server.api_key}:{server.api_secret}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def error_message(response: httpx.Response) -> str:
+    return response.json()["error"]["message"]
