@@ -1,0 +1,106 @@
+"""Blobs as files under one root directory (the embedded default)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from medialoom.storage.base import BlobNotFound
+from medialoom.storage.keys import InvalidBlobKey, check_key, check_prefix
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root.resolve()
+
+    def _path(self, key: str) -> Path:
+        path = self.root / check_key(key)
+        # Keys cannot contain '..', but a symlink planted inside the root could still lead out.
+        resolved = path.resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise InvalidBlobKey(f"blob key {key!r} resolves outside the store")
+        return path
+
+    def put(self, key: str, data: bytes | BinaryIO) -> int:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write next to the target, then rename: a reader sees the old or the new blob, whole.
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                if isinstance(data, (bytes, bytearray, memoryview)):
+                    out.write(data)
+                else:
+                    shutil.copyfileobj(data, out, 1 << 20)
+                size = out.tell()
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return size
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as error:
+            raise BlobNotFound(key) from error
+
+    def iter_bytes(self, key: str, chunk_size: int = 1 << 20, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        try:
+            handle = open(self._path(key), "rb")  # noqa: SIM115 - closed by the generator
+        except FileNotFoundError as error:
+            raise BlobNotFound(key) from error
+        return self._stream(handle, chunk_size, start, end)
+
+    @staticmethod
+    def _stream(handle: BinaryIO, chunk_size: int, start: int, end: int | None) -> Iterator[bytes]:
+        with handle:
+            handle.seek(start)
+            remaining = None if end is None else max(0, end - start)
+            while remaining is None or remaining > 0:
+                block = handle.read(chunk_size if remaining is None else min(chunk_size, remaining))
+                if not block:
+                    return
+                if remaining is not None:
+                    remaining -= len(block)
+                yield block
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = list(self.list(prefix))
+        for key in keys:
+            self.delete(key)
+        return len(keys)
+
+    def list(self, prefix: str) -> Iterator[str]:
+        prefix = check_prefix(prefix)
+        directory = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        if not directory.is_dir():
+            return iter(())
+        keys = []
+        for path in directory.rglob("*"):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return iter(sorted(keys))
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None

@@ -1,0 +1,102 @@
+"""One contract for every BlobStore backend."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+
+import pytest
+
+from medialoom.storage import BlobNotFound, InvalidBlobKey, LocalBlobStore
+
+
+@pytest.mark.parametrize("payload", [b"", b"small", os.urandom(3 * 1024 * 1024 + 17)])
+def test_round_trip_bytes_and_files(store, payload):
+    assert store.put("env/1/a", payload) == len(payload)
+    assert store.get("env/1/a") == payload
+    assert store.put("env/1/b", io.BytesIO(payload)) == len(payload)
+    assert b"".join(store.iter_bytes("env/1/b", chunk_size=65536)) == payload
+    assert store.size("env/1/b") == len(payload) and store.exists("env/1/b")
+
+
+def test_big_streams_use_bounded_chunks(store):
+    payload = os.urandom(20 * 1024 * 1024)
+    assert store.put("env/1/big", io.BytesIO(payload)) == len(payload)
+    chunks = list(store.iter_bytes("env/1/big", chunk_size=1 << 20))
+    assert max(len(chunk) for chunk in chunks) <= 1 << 20
+    assert b"".join(chunks) == payload
+
+
+def test_missing_blobs(store):
+    with pytest.raises(BlobNotFound):
+        store.get("env/1/missing")
+    with pytest.raises(BlobNotFound):
+        list(store.iter_bytes("env/1/missing"))
+    assert store.size("env/1/missing") is None and not store.exists("env/1/missing")
+    store.delete("env/1/missing")  # idempotent
+
+
+def test_overwrite_replaces_whole(store):
+    store.put("env/1/x", b"old" * 1000)
+    store.put("env/1/x", b"new")
+    assert store.get("env/1/x") == b"new"
+
+
+def test_ranges(store):
+    store.put("env/1/r", b"0123456789")
+    assert b"".join(store.iter_bytes("env/1/r", start=2, end=5)) == b"234"
+    assert b"".join(store.iter_bytes("env/1/r", start=7)) == b"789"
+    assert b"".join(store.iter_bytes("env/1/r", start=4, end=4)) == b""
+
+
+def test_prefix_operations_touch_only_the_prefix(store):
+    for key in ("env/1/c/1", "env/1/c/2", "env/1/cc/3", "env/2/c/1"):
+        store.put(key, b"x")
+    assert list(store.list("env/1/c/")) == ["env/1/c/1", "env/1/c/2"]
+    assert store.delete_prefix("env/1/c/") == 2
+    assert list(store.list("env/1/")) == ["env/1/cc/3"]
+    assert store.exists("env/2/c/1")
+
+
+@pytest.mark.parametrize("key", ["../x", "/abs", "a//b", "a/./b", "a/../b", "a\x00b", "a\\b", "%2e%2e/x", "", "a b"])
+def test_invalid_keys_are_refused(store, key):
+    with pytest.raises(InvalidBlobKey):
+        store.put(key, b"x")
+
+
+def test_local_readers_never_see_a_partial_blob(tmp_path):
+    store = LocalBlobStore(tmp_path / "blobs")
+    versions = [bytes([n]) * (2 * 1024 * 1024) for n in range(4)]
+    store.put("env/1/hot", versions[0])
+    seen: set[bytes] = set()
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            data = store.get("env/1/hot")
+            seen.add(data[:1] * len(data) == data and len(data) == len(versions[0]))
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for n in range(40):
+        store.put("env/1/hot", versions[n % 4])
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert seen == {True}
+
+
+def test_local_symlink_escape_is_refused(tmp_path):
+    store = LocalBlobStore(tmp_path / "blobs")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"secret")
+    (tmp_path / "blobs" / "env").mkdir()
+    (tmp_path / "blobs" / "env" / "link").symlink_to(outside)
+    with pytest.raises(InvalidBlobKey):
+        store.get("env/link/secret")
+    with pytest.raises(InvalidBlobKey):
+        store.put("env/link/new", b"x")
+    assert not (outside / "new").exists()
