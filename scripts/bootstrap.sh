@@ -42,3 +42,29 @@ ensure_node() {
     fi
   fi
 }
+
+# The scaled-out tests need PostgreSQL on 127.0.0.1:5432 that trusts the postgres role
+# (MEDIALOOM_TEST_POSTGRES overrides the address). Start it, or install it, when missing.
+ensure_postgres() {
+  if [ -n "${MEDIALOOM_TEST_POSTGRES:-}" ]; then return; fi
+  if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then return; fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "PostgreSQL is not running on 127.0.0.1:5432 (set MEDIALOOM_TEST_POSTGRES to use another)" >&2
+    return
+  fi
+  if ! command -v pg_ctlcluster >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    local hba
+    hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -1)
+    # A throw-away test server: let the postgres role in over loopback without a password.
+    sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba"
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do
+    pg_isready -q -h 127.0.0.1 -p 5432 && return
+    sleep 1
+  done
+  echo "PostgreSQL did not start" >&2
+}

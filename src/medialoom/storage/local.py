@@ -17,18 +17,30 @@ class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root.resolve()
+        # Directories already checked to lie inside the root: resolving every path on every
+        # call costs a system call per path component.
+        self._checked_dirs: set[Path] = set()
 
-    def _path(self, key: str) -> Path:
+    def _path(self, key: str, *, create_parent: bool = False) -> Path:
         path = self.root / check_key(key)
-        # Keys cannot contain '..', but a symlink planted inside the root could still lead out.
-        resolved = path.resolve()
-        if resolved != self.root and self.root not in resolved.parents:
-            raise InvalidBlobKey(f"blob key {key!r} resolves outside the store")
+        directory = path.parent
+        if directory not in self._checked_dirs:
+            if create_parent:
+                directory.mkdir(parents=True, exist_ok=True)
+            # Keys cannot contain "..", but a symlink planted inside the root could lead out.
+            # (A directory swapped for a symlink after this check is not noticed: that takes
+            # shell access to the data directory, which is beyond what a request can do.)
+            resolved = directory.resolve()
+            if resolved != self.root and self.root not in resolved.parents:
+                raise InvalidBlobKey(f"blob key {key!r} resolves outside the store")
+            if directory.is_dir():
+                self._checked_dirs.add(directory)
+        if path.is_symlink():
+            raise InvalidBlobKey(f"blob key {key!r} is a symbolic link")
         return path
 
     def put(self, key: str, data: bytes | BinaryIO) -> int:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = self._path(key, create_parent=True)
         # Write next to the target, then rename: a reader sees the old or the new blob, whole.
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -36,7 +48,7 @@ class LocalBlobStore:
                 if isinstance(data, (bytes, bytearray, memoryview)):
                     out.write(data)
                 else:
-                    shutil.copyfileobj(data, out, 1 << 20)
+                    shutil.copyfileobj(data, out, 4 << 20)
                 size = out.tell()
             os.replace(temporary, path)
         except BaseException:
