@@ -206,11 +206,11 @@ class Uploader:
             asset.eager = options.eager
             asset.uploaded_at = now
             asset.updated_at = now
-            session.flush()
             body = upload_response(asset, env, base_url)
             if overwritten:
                 body["overwritten"] = True
             if options.return_delete_token:
+                session.flush()  # the token row needs the asset's primary key
                 token = new_delete_token()
                 session.add(DeleteToken(token=token, environment_id=env.id, asset_pk=asset.id,
                                         expires_at=now + timedelta(seconds=self.settings.delete_token_ttl_seconds)))

@@ -21,6 +21,8 @@ __all__ = ["InvalidMedia", "MediaInfo", "MediaRejected", "mime_type_for", "probe
 ANIMATION_PIXEL_FACTOR = 10
 # PyAV reads at most this much to find the streams of a video (never the whole file).
 VIDEO_PROBE_BYTES = 5_000_000
+# Files up to this size are given to libvips as one buffer; larger ones are streamed to it.
+IN_MEMORY_PROBE_BYTES = 16 * 1024 * 1024
 
 
 class MediaRejected(ValueError):
@@ -59,6 +61,11 @@ def _check_pixels(width: int, height: int, pages: int, max_megapixels: float) ->
 
 def _vips_header(source: BinaryIO) -> tuple[int, int, int]:
     """Width, height and page count as libvips reads them from the header only."""
+    data = source.read(IN_MEMORY_PROBE_BYTES + 1)
+    source.seek(0)
+    if len(data) <= IN_MEMORY_PROBE_BYTES:
+        # Small files: handing libvips the bytes is cheaper than Python read callbacks.
+        return _vips_image_header(pyvips.Source.new_from_memory(data))
     custom = pyvips.SourceCustom()
     custom.on_read(lambda size: source.read(size))
 
@@ -67,8 +74,12 @@ def _vips_header(source: BinaryIO) -> tuple[int, int, int]:
         return source.tell()
 
     custom.on_seek(seek)
+    return _vips_image_header(custom)
+
+
+def _vips_image_header(vips_source: pyvips.Source) -> tuple[int, int, int]:
     try:
-        image = pyvips.Image.new_from_source(custom, "", access="sequential")
+        image = pyvips.Image.new_from_source(vips_source, "", access="sequential")
         pages = image.get("n-pages") if image.get_typeof("n-pages") else 1
         # Multi-page formats report the height of one page when loaded this way.
         return image.width, image.height, max(1, int(pages))
