@@ -19,7 +19,7 @@ from medialoom.assets.chunked import parse_content_range
 from medialoom.assets.codecs import parse_bool
 from medialoom.assets.explicit import explicit
 from medialoom.assets.incoming import IncomingFile, from_data_uri, looks_remote, measure
-from medialoom.assets.naming import NamingRequest, resolve_naming
+from medialoom.assets.naming import resolve_naming
 from medialoom.assets.options import (
     UNSIGNED_ALLOWED,
     UPLOAD_PARAMS,
@@ -202,12 +202,8 @@ def _chunk(services: Services, env: EnvironmentInfo, options: UploadOptions, res
     public_id = options.public_id or None
     if public_id is None:
         # Name the asset on the first chunk so that every chunk can answer with its public id.
-        naming = resolve_naming(NamingRequest(
-            public_id_prefix=options.public_id_prefix, folder=options.folder, asset_folder=options.asset_folder,
-            use_filename=options.use_filename, unique_filename=options.unique_filename,
-            use_asset_folder_as_public_id_prefix=options.use_asset_folder_as_public_id_prefix,
-            filename=options.filename_override or incoming.filename,
-            resource_type="raw" if resource_type == "raw" else "image"), env.folder_mode)
+        kind = "raw" if resource_type == "raw" else "image"
+        naming = resolve_naming(options.naming(incoming.filename, kind), env.folder_mode)
         public_id = naming.public_id
     outcome = services.chunks.receive(env, upload_id, content_range, incoming, public_id)
     if not outcome.done:
@@ -233,6 +229,6 @@ async def download(cloud: str, resource_type: str, request: Request) -> Response
         if not caller.trusted:
             raise Unauthorized("Must supply api_key")
         _check_resource_type(resource_type)
-        return await run_in_threadpool(signed_download, services, env, resource_type, params)
+        return await run_in_threadpool(signed_download, request, services, env, resource_type, params)
     finally:
         await params.close()

@@ -119,14 +119,6 @@ class ChunkedUploads:
         assembled = self._assemble(plan, total)
         return ChunkOutcome(True, total, stored_public_id, assembled, session_id)
 
-    def assign_public_id(self, session_id_or_upload: tuple[int, str], public_id: str) -> None:
-        env_id, upload_id = session_id_or_upload
-        with self.db.write() as session:
-            row = session.scalar(select(UploadSession).where(
-                UploadSession.environment_id == env_id, UploadSession.upload_id == upload_id))
-            if row is not None and not row.public_id:
-                row.public_id = public_id
-
     def _assemble(self, plan: list[tuple[int, int, str]], total: int) -> IncomingFile:
         target = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
         position = 0

@@ -56,7 +56,7 @@ def explicit(db: Database, env: EnvironmentInfo, resource_type: str, type_: str,
                 raise BadRequest(f"Moderation {kind!r} is not valid: only 'manual' is available")
             asset.moderation = [{"kind": kind, "status": "pending"}]
         if "eager" in values:
-            asset.eager = sorted(set(asset.eager) | set(parse_eager(values["eager"])), key=str)
+            asset.eager = list(asset.eager) + [t for t in parse_eager(values["eager"]) if t not in asset.eager]
         if notification_url:
             asset.notification_url = notification_url
         asset.updated_at = utcnow()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medialoom.assets.codecs import parse_bool, parse_key_values, parse_metadata, parse_tags
+from medialoom.assets.naming import NamingRequest
 from medialoom.errors import BadRequest
 
 TRANSPORT_PARAMS = frozenset({"file", "api_key", "signature", "timestamp", "signature_algorithm", "resource_type", "cloud_name"})
@@ -99,6 +100,16 @@ class UploadOptions:
     async_: bool = False
     batch_id: str = ""
     upload_preset: str = ""
+
+    def naming(self, filename: str, resource_type: str) -> NamingRequest:
+        """The naming rules' input for a file called ``filename`` of ``resource_type``."""
+        return NamingRequest(
+            public_id=self.public_id, public_id_prefix=self.public_id_prefix, folder=self.folder,
+            asset_folder=self.asset_folder, use_filename=self.use_filename, unique_filename=self.unique_filename,
+            use_asset_folder_as_public_id_prefix=self.use_asset_folder_as_public_id_prefix,
+            filename=self.filename_override or filename, display_name=self.display_name,
+            use_filename_as_display_name=self.use_filename_as_display_name, resource_type=resource_type,
+        )
 
 
 def _flag(values: dict[str, Any], name: str, default: bool) -> bool:

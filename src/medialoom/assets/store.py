@@ -12,9 +12,6 @@ from sqlalchemy.orm import Session
 from medialoom.db.models import Asset
 from medialoom.errors import NotFound
 
-RESOURCE_TYPES = ("image", "video", "raw")
-
-
 def new_hex_id() -> str:
     return uuid.uuid4().hex
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from medialoom.assets.incoming import IncomingFile
-from medialoom.assets.naming import NamingRequest, extension_of, filename_stem, resolve_naming
+from medialoom.assets.naming import extension_of, filename_stem, resolve_naming
 from medialoom.assets.options import UploadOptions
 from medialoom.assets.serialize import upload_response
 from medialoom.assets.store import blob_key_for, find_asset, new_delete_token, new_hex_id, next_version
@@ -100,22 +100,7 @@ class Uploader:
             raise BadRequest(f"{inspected.resource_type.capitalize()} file format {shown} not allowed")
         if options.format and options.format != inspected.format:
             raise BadRequest("Converting the stored format on upload is not supported by this server")
-        naming = resolve_naming(
-            NamingRequest(
-                public_id=options.public_id,
-                public_id_prefix=options.public_id_prefix,
-                folder=options.folder,
-                asset_folder=options.asset_folder,
-                use_filename=options.use_filename,
-                unique_filename=options.unique_filename,
-                use_asset_folder_as_public_id_prefix=options.use_asset_folder_as_public_id_prefix,
-                filename=filename,
-                display_name=options.display_name,
-                use_filename_as_display_name=options.use_filename_as_display_name,
-                resource_type=inspected.resource_type,
-            ),
-            env.folder_mode,
-        )
+        naming = resolve_naming(options.naming(filename, inspected.resource_type), env.folder_mode)
         if public_id_override:
             # A chunked upload named its asset on its first chunk; keep that name.
             naming = replace(naming, public_id=public_id_override,
@@ -189,7 +174,7 @@ class Uploader:
             asset.height = info.height if info else None
             asset.pages = info.pages if info else None
             asset.duration = info.duration if info else None
-            asset.media_info = media_details(info)
+            asset.media_info = info.response_extras() if info else {}
             asset.etag = etag
             asset.blob_key = blob_key
             asset.asset_folder = naming.asset_folder
@@ -222,12 +207,3 @@ class Uploader:
             self.blobs.delete(discard_key)
         return body
 
-
-def media_details(info: MediaInfo | None) -> dict[str, Any]:
-    """Extra response fields for video/audio (codecs, bit rate, frame rate)."""
-    if info is None:
-        return {}
-    extra = getattr(info, "response_extras", None)
-    if callable(extra):
-        return extra()
-    return {}

@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from medialoom.db.models import Environment
 from medialoom.db.session import Database, as_utc, utcnow
@@ -121,4 +121,4 @@ class Environments:
 
     def count(self) -> int:
         with self.db.read() as session:
-            return len(session.scalars(select(Environment.id)).all())
+            return session.scalar(select(func.count()).select_from(Environment)) or 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from starlette.requests import Request
 from starlette.responses import Response
 
 from medialoom.api.params import Params
@@ -13,7 +14,7 @@ from medialoom.delivery.respond import blob_response
 from medialoom.errors import BadRequest, NotFound, Unauthorized
 
 
-def signed_download(services, env, resource_type: str, params: Params) -> Response:  # noqa: ANN001
+def signed_download(request: Request, services, env, resource_type: str, params: Params) -> Response:  # noqa: ANN001
     public_id = params.get("public_id")
     if not public_id:
         raise BadRequest("Missing required parameter - public_id")
@@ -31,9 +32,4 @@ def signed_download(services, env, resource_type: str, params: Params) -> Respon
     if requested_format and resource_type != "raw" and requested_format != asset.format:
         raise NotFound(f"Resource not found - {public_id}.{requested_format}")
     attachment = bool(parse_bool(params.get("attachment"), "attachment", False))
-    # The request object is only used for conditional headers, which downloads do not need.
-    return blob_response(_NoConditions(), services.blobs, asset, private=True, attachment=attachment)
-
-
-class _NoConditions:
-    headers: dict[str, str] = {}
+    return blob_response(request, services.blobs, asset, private=True, attachment=attachment)
