@@ -84,3 +84,41 @@ def test_every_change_writes_one_event(server, files):
     assert recorded[5]["payload"]["from_public_id"] == "events/pic"
     assert recorded[5]["payload"]["to_public_id"] == "events/renamed"
     assert recorded[6]["payload"]["resources"][0]["public_id"] == "events/renamed"
+
+
+def _rows(server, sql: str, *args) -> list[tuple]:
+    with sqlite3.connect(server.data_dir / "medialoom.db") as db:
+        return db.execute(sql, args).fetchall()
+
+
+def _blob_exists(server, key: str) -> bool:
+    return (server.data_dir / "blobs" / key).is_file()
+
+
+def test_backup_keeps_previous_versions_and_destroy_leaves_a_placeholder(server, files):
+    first = cloudinary.uploader.upload(str(files["png"]), public_id="backed/up", backup=True)
+    second = cloudinary.uploader.upload(str(files["jpg"]), public_id="backed/up")
+    [(asset_pk, current_key)] = _rows(server, "select id, blob_key from assets where asset_id = ?", first["asset_id"])
+    kept = _rows(server, "select version_id, blob_key from asset_versions where asset_pk = ?", asset_pk)
+    assert [row[0] for row in kept] == [first["version_id"]]
+    assert _blob_exists(server, kept[0][1]) and _blob_exists(server, current_key)
+
+    assert cloudinary.uploader.destroy("backed/up")["result"] == "ok"
+    [(placeholder, size, key)] = _rows(server, "select placeholder, bytes, blob_key from assets where id = ?", asset_pk)
+    assert placeholder == 1 and size == 0 and key == ""
+    assert httpx.get(second["url"]).status_code == 404
+    assert all(_blob_exists(server, row[1]) for row in _rows(
+        server, "select version_id, blob_key from asset_versions where asset_pk = ?", asset_pk))
+    again = cloudinary.uploader.upload(str(files["png"]), public_id="backed/up", overwrite=False)
+    assert "existing" not in again and again["asset_id"] == first["asset_id"]
+
+
+def test_overwrite_without_backup_removes_the_old_blob(server, files):
+    cloudinary.uploader.upload(str(files["png"]), public_id="nobackup/x")
+    [(old_key,)] = _rows(server, "select blob_key from assets where public_id = 'nobackup/x'")
+    cloudinary.uploader.upload(str(files["jpg"]), public_id="nobackup/x")
+    [(new_key,)] = _rows(server, "select blob_key from assets where public_id = 'nobackup/x'")
+    assert new_key != old_key and _blob_exists(server, new_key) and not _blob_exists(server, old_key)
+    cloudinary.uploader.destroy("nobackup/x")
+    assert not _blob_exists(server, new_key)
+    assert _rows(server, "select count(*) from assets where public_id = 'nobackup/x'") == [(0,)]

@@ -14,15 +14,17 @@ def iso(value) -> str:  # noqa: ANN001
     return as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def delivery_source(asset: Asset) -> str:
+def delivery_source(asset: Asset, format_: str | None = None) -> str:
     """``public_id.format`` (raw files keep their extension inside the public id)."""
-    if asset.resource_type == "raw" or not asset.format:
+    format_ = format_ or asset.format
+    if asset.resource_type == "raw" or not format_:
         return asset.public_id
-    return f"{asset.public_id}.{asset.format}"
+    return f"{asset.public_id}.{format_}"
 
 
-def delivery_url(base_url: str, env: EnvironmentInfo, asset: Asset, transformation: str = "") -> str:
-    source = delivery_source(asset)
+def delivery_url(base_url: str, env: EnvironmentInfo, asset: Asset, transformation: str = "",
+                 format_: str | None = None) -> str:
+    source = delivery_source(asset, format_)
     to_sign = f"{transformation}/{source}" if transformation else source
     parts = [base_url, env.cloud_name, asset.resource_type, asset.type]
     if asset.type in ("private", "authenticated"):
@@ -32,6 +34,23 @@ def delivery_url(base_url: str, env: EnvironmentInfo, asset: Asset, transformati
     parts.append(f"v{asset.version}")
     parts.append(source)
     return "/".join(parts)
+
+
+def _split_eager_format(eager: str) -> tuple[str, str]:
+    """``c_fill,w_100/jpg`` is a transformation plus a target format; ``w_100/e_sepia`` is not."""
+    head, slash, tail = eager.rpartition("/")
+    if slash and tail and "_" not in tail and "," not in tail:
+        return head, tail
+    return eager, ""
+
+
+def eager_entry(base_url: str, env: EnvironmentInfo, asset: Asset, eager: str) -> dict[str, Any]:
+    transformation, fmt = _split_eager_format(eager)
+    url = delivery_url(base_url, env, asset, transformation, fmt or None)
+    entry: dict[str, Any] = {"transformation": transformation, "url": url, "secure_url": secure_variant(url)}
+    if fmt:
+        entry["format"] = fmt
+    return entry
 
 
 def secure_variant(url: str) -> str:
@@ -90,14 +109,7 @@ def upload_response(asset: Asset, env: EnvironmentInfo, base_url: str) -> dict[s
     if asset.original_filename is not None:
         body["original_filename"] = asset.original_filename
     if asset.eager:
-        body["eager"] = [
-            {
-                "transformation": item,
-                "url": delivery_url(base_url, env, asset, item),
-                "secure_url": secure_variant(delivery_url(base_url, env, asset, item)),
-            }
-            for item in asset.eager
-        ]
+        body["eager"] = [eager_entry(base_url, env, asset, item) for item in asset.eager]
     body["api_key"] = env.api_key
     return body
 
