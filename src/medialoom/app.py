@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from medialoom.api import admin, upload
-from medialoom.api.middleware import RequestIdMiddleware
+from medialoom.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from medialoom.api.responses import error_response
 from medialoom.config import Settings
 from medialoom.delivery.originals import deliver
@@ -49,6 +49,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # Browsers upload straight to the Upload API with a signature made by the app's server.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
                        expose_headers=["X-Request-Id"], max_age=3600)
+    largest_upload = max(settings.max_image_bytes, settings.max_video_bytes, settings.max_raw_bytes)
+    # Data URIs inflate by 4/3; the rest of a multipart body is small.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=largest_upload * 4 // 3 + 2 * 1024 * 1024)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -28,6 +28,7 @@ def server(tmp_path_factory) -> RunningServer:
         "MEDIALOOM_OUTBOUND_ALLOW": ORIGIN_HOST,
         "MEDIALOOM_MAX_IMAGE_BYTES": str(10 * 1024 * 1024),
         "MEDIALOOM_MAX_RAW_BYTES": str(40 * 1024 * 1024),
+        "MEDIALOOM_MAX_VIDEO_BYTES": str(20 * 1024 * 1024),
         "MEDIALOOM_MAX_IMAGE_MEGAPIXELS": "50",
     })
     yield running

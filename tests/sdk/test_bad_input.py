@@ -131,3 +131,34 @@ def test_unknown_cloud_and_wrong_credentials(server, files, unchanged):
     assert without_credentials.status_code == 401
     with pytest.raises(AuthorizationRequired):
         cloudinary.uploader.destroy("anything", api_secret="wrong-secret")
+
+
+def test_oversized_bodies_are_cut_off_before_they_are_stored(server, unchanged):
+    import httpx
+
+    # The test server's largest upload is 40 MB (raw); no body may exceed 4/3 of that + 2 MB.
+    import http.client
+    import json
+
+    path = f"/v1_1/{server.cloud_name}/raw/upload"
+    connection = http.client.HTTPConnection(*server.base_url.split("://")[1].split(":"), timeout=30)
+    connection.putrequest("POST", path)
+    connection.putheader("Content-Type", "multipart/form-data; boundary=b")
+    connection.putheader("Content-Length", str(60 * 1024 * 1024))
+    connection.endheaders(b"x" * 1024)  # the server answers without waiting for the rest
+    declared = connection.getresponse()
+    assert declared.status == 400 and "too large" in json.loads(declared.read())["error"]["message"]
+    connection.close()
+
+    url = f"{server.base_url}{path}"
+
+    def endless():
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n'
+        for _ in range(80):
+            yield b"x" * (1024 * 1024)
+
+    streamed = httpx.post(url, content=endless(), headers={"Content-Type": "multipart/form-data; boundary=b"},
+                          timeout=60)
+    assert streamed.status_code == 400 and "too large" in error_message(streamed)
+    spooled = sum(path.stat().st_size for path in server.data_dir.rglob("*") if path.is_file())
+    assert spooled < 200 * 1024 * 1024

@@ -9,6 +9,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medialoom import context
+from medialoom.errors import TooLarge
 
 log = logging.getLogger("medialoom")
 
@@ -52,3 +53,45 @@ class RequestIdMiddleware:
         finally:
             context.request_id.reset(token)
 
+
+
+class BodyLimitMiddleware:
+    """Refuses API request bodies larger than any upload could legitimately be.
+
+    Without it a client could stream gigabytes into the multipart spool before the size
+    checks of the upload pipeline ever run. Bodies without Content-Length (the Node SDK sends
+    chunked transfer encoding) are counted as they arrive.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await _too_large(send, self.max_bytes)
+                return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise TooLarge(f"Request body too large (maximum is {self.max_bytes} bytes)")
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+async def _too_large(send: Send, max_bytes: int) -> None:
+    body = json.dumps({"error": {"message": f"File size too large. Maximum is {max_bytes} bytes."}}).encode()
+    await send({"type": "http.response.start", "status": 400, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

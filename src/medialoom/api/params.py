@@ -16,7 +16,7 @@ from typing import Any
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from medialoom.errors import BadRequest
+from medialoom.errors import ApiError, BadRequest
 
 ParamValue = str | list[str]
 _INDEXED = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<index>\d*)\]$")
@@ -81,6 +81,8 @@ async def read_params(request: Request, *, max_field_bytes: int) -> Params:
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         try:
             form = await request.form(max_files=2, max_fields=MAX_FIELDS, max_part_size=max_field_bytes)
+        except ApiError:
+            raise
         except Exception as error:  # python-multipart raises several types on malformed bodies
             raise BadRequest(f"Malformed request body: {error}") from error
         for name, value in form.multi_items():
