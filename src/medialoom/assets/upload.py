@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from medialoom.assets.incoming import IncomingFile
@@ -136,66 +137,39 @@ class Uploader:
                 etag, stored_bytes, base_url) -> dict[str, Any]:  # noqa: ANN001
         now = utcnow()
         info = inspected.info
+        # The columns every upload sets, new asset or overwrite.
+        columns: dict[str, Any] = {
+            "version_id": version_id, "format": inspected.format, "bytes": stored_bytes,
+            "width": info.width if info else None, "height": info.height if info else None,
+            "pages": info.pages if info else None, "duration": info.duration if info else None,
+            "media_info": info.response_extras() if info else {}, "etag": etag, "blob_key": blob_key,
+            "asset_folder": naming.asset_folder, "display_name": naming.display_name,
+            "original_filename": filename_stem(filename) or ("stream" if not filename else filename),
+            "tags": options.tags, "context": options.context, "metadata_": options.metadata,
+            "moderation": [{"kind": options.moderation, "status": "pending"}] if options.moderation else [],
+            "access_mode": options.access_mode, "placeholder": False,
+            "notification_url": options.notification_url or None, "eager": options.eager,
+            "uploaded_at": now, "updated_at": now,
+        }
         discard_key: str | None = None
         with self.db.write() as session:
-            asset = find_asset(session, *identity)
-            if asset is not None and not asset.placeholder and not options.overwrite:
-                self.blobs.delete(blob_key)
-                return {**upload_response(asset, env, base_url), "existing": True}
-            overwritten = asset is not None and not asset.placeholder
-            if asset is None:
-                asset = Asset(
-                    environment_id=env.id,
-                    asset_id=new_hex_id(),
-                    public_id=naming.public_id,
-                    resource_type=inspected.resource_type,
-                    type=options.type,
-                    created_at=now,
-                    tags=[],
-                    context={},
-                    metadata_={},
-                    backup=False,
-                )
-                session.add(asset)
-            elif asset.blob_key:
-                if asset.backup or options.backup:
-                    session.add(AssetVersion(
-                        asset_pk=asset.id, version=asset.version, version_id=asset.version_id,
-                        format=asset.format, bytes=asset.bytes, width=asset.width, height=asset.height,
-                        etag=asset.etag, blob_key=asset.blob_key, created_at=now,
-                    ))
-                else:
-                    discard_key = asset.blob_key
-            asset.version = next_version(asset.version)
-            asset.version_id = version_id
-            asset.format = inspected.format
-            asset.bytes = stored_bytes
-            asset.width = info.width if info else None
-            asset.height = info.height if info else None
-            asset.pages = info.pages if info else None
-            asset.duration = info.duration if info else None
-            asset.media_info = info.response_extras() if info else {}
-            asset.etag = etag
-            asset.blob_key = blob_key
-            asset.asset_folder = naming.asset_folder
-            asset.display_name = naming.display_name
-            asset.original_filename = filename_stem(filename) or ("stream" if not filename else filename)
-            asset.tags = options.tags
-            asset.context = options.context
-            asset.metadata_ = options.metadata
-            asset.moderation = [{"kind": options.moderation, "status": "pending"}] if options.moderation else []
-            asset.access_mode = options.access_mode
-            asset.backup = asset.backup or options.backup
-            asset.placeholder = False
-            asset.notification_url = options.notification_url or None
-            asset.eager = options.eager
-            asset.uploaded_at = now
-            asset.updated_at = now
+            existing_pk = session.scalar(select(Asset.id).where(
+                Asset.environment_id == identity[0], Asset.resource_type == identity[1],
+                Asset.type == identity[2], Asset.public_id == identity[3]))
+            if existing_pk is None:
+                asset = self._insert(session, env, identity, columns, options.backup, now)
+                overwritten = False
+            else:
+                asset = session.get(Asset, existing_pk)
+                if not asset.placeholder and not options.overwrite:
+                    self.blobs.delete(blob_key)
+                    return {**upload_response(asset, env, base_url), "existing": True}
+                overwritten = not asset.placeholder
+                discard_key = self._replace(session, asset, columns, options.backup, now)
             body = upload_response(asset, env, base_url)
             if overwritten:
                 body["overwritten"] = True
             if options.return_delete_token:
-                session.flush()  # the token row needs the asset's primary key
                 token = new_delete_token()
                 session.add(DeleteToken(token=token, environment_id=env.id, asset_pk=asset.id,
                                         expires_at=now + timedelta(seconds=self.settings.delete_token_ttl_seconds)))
@@ -207,3 +181,33 @@ class Uploader:
             self.blobs.delete(discard_key)
         return body
 
+    @staticmethod
+    def _insert(session, env, identity, columns, backup: bool, now) -> Asset:  # noqa: ANN001
+        """A new asset: one plain INSERT (the common case, kept cheap), and a detached row
+        object with the same values for the response."""
+        values = {
+            "environment_id": env.id, "asset_id": new_hex_id(), "resource_type": identity[1], "type": identity[2],
+            "public_id": identity[3], "version": next_version(), "backup": backup, "created_at": now, **columns,
+        }
+        table_values = {("metadata" if key == "metadata_" else key): value for key, value in values.items()}
+        result = session.connection().execute(Asset.__table__.insert(), table_values)
+        return Asset(id=result.inserted_primary_key[0], **values)
+
+    @staticmethod
+    def _replace(session, asset: Asset, columns: dict[str, Any], backup: bool, now) -> str | None:  # noqa: ANN001
+        """Overwrite an asset in place; returns the old blob key when nothing keeps it."""
+        discard_key = None
+        if asset.blob_key:
+            if asset.backup or backup:
+                session.add(AssetVersion(
+                    asset_pk=asset.id, version=asset.version, version_id=asset.version_id,
+                    format=asset.format, bytes=asset.bytes, width=asset.width, height=asset.height,
+                    etag=asset.etag, blob_key=asset.blob_key, created_at=now,
+                ))
+            else:
+                discard_key = asset.blob_key
+        asset.version = next_version(asset.version)
+        asset.backup = asset.backup or backup
+        for key, value in columns.items():
+            setattr(asset, key, value)
+        return discard_key

@@ -26,7 +26,7 @@ def record(
     asset_id: str | None = None,
     notification_url: str | None = None,
     source: str = "api",
-) -> OutboxEvent:
+) -> None:
     now = utcnow()
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     body = {
@@ -36,15 +36,15 @@ def record(
         **payload,
         "notification_context": {"triggered_at": stamp, "triggered_by": {"source": source, "id": api_key}},
     }
-    event = OutboxEvent(
-        environment_id=environment_id,
-        event_id=uuid.uuid4().hex,
-        notification_type=notification_type,
-        asset_id=asset_id,
-        notification_url=notification_url or None,
-        payload=body,
-        created_at=now,
-        dispatched_at=None,
-    )
-    session.add(event)
-    return event
+    # A plain INSERT on the session's connection: events are never read back by the change
+    # that writes them, and the ORM's unit of work would only add cost to every change.
+    session.connection().execute(OutboxEvent.__table__.insert(), {
+        "environment_id": environment_id,
+        "event_id": uuid.uuid4().hex,
+        "notification_type": notification_type,
+        "asset_id": asset_id,
+        "notification_url": notification_url or None,
+        "payload": body,
+        "created_at": now,
+        "dispatched_at": None,
+    })
