@@ -259,3 +259,11 @@ def test_cors_preflight_allows_browser_uploads(server):
 def test_sdk_errors_are_cloudinary_errors(files):
     with pytest.raises(Error):
         cloudinary.uploader.upload(str(files["png"]), public_id="../escape")
+
+
+def test_range_requests_on_originals(files):
+    result = cloudinary.uploader.upload(str(files["jpg"]), public_id=unique("ranged"))
+    partial = httpx.get(result["url"], headers={"Range": "bytes=10-19"})
+    assert partial.status_code == 206 and partial.content == files["jpg"].read_bytes()[10:20]
+    head = httpx.head(result["url"])
+    assert head.status_code == 200 and int(head.headers["content-length"]) == result["bytes"]

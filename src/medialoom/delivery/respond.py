@@ -50,7 +50,6 @@ def blob_response(request: Request, blobs: BlobStore, asset: Asset, *, private: 
         "Cache-Control": f"private, max-age={PRIVATE_MAX_AGE}" if private else f"public, max-age={PUBLIC_MAX_AGE}",
         "X-Content-Type-Options": "nosniff",
         "Access-Control-Allow-Origin": "*",
-        "Accept-Ranges": "bytes",
     }
     if content_type == "image/svg+xml":
         headers["Content-Security-Policy"] = _SVG_POLICY
@@ -61,6 +60,7 @@ def blob_response(request: Request, blobs: BlobStore, asset: Asset, *, private: 
         return Response(status_code=304, headers=headers)
     local = blobs.local_path(asset.blob_key)
     if local is not None:
+        # FileResponse answers Range requests (video players need them) and sets Accept-Ranges.
         return FileResponse(local, media_type=content_type, headers=headers)
     headers["Content-Length"] = str(asset.bytes)
     return StreamingResponse(blobs.iter_bytes(asset.blob_key), media_type=content_type, headers=headers)

@@ -8,8 +8,9 @@ async function main() {
     public_id: `node/${Date.now()}`, tags: ['node', 'sdk'], context: { alt: 'a|b=c' },
   });
   const renamed = await cloudinary.uploader.rename(uploaded.public_id, `${uploaded.public_id}-renamed`);
+  // A 12 MB file in 5 MB chunks: Node announces the total as -1 until the last chunk.
   const chunked = await new Promise((resolve, reject) => {
-    cloudinary.uploader.upload_large(path, { chunk_size: 5 * 1024 * 1024, resource_type: 'image' },
+    cloudinary.uploader.upload_large(process.argv[3], { chunk_size: 5 * 1024 * 1024 },
       (error, result) => (error ? reject(error) : resolve(result)));
   });
   let unsignedError = null;
