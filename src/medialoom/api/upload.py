@@ -62,8 +62,12 @@ async def _authenticated(request: Request, services: Services, cloud: str) -> tu
     env = services.environment(cloud)
     max_field = int(max(services.settings.max_image_bytes, services.settings.max_raw_bytes) * 4 / 3) + 1024
     params = await read_params(request, max_field_bytes=max_field)
-    caller = authenticate(env, params.values, request.headers.get("authorization"), now=time.time(),
-                          max_age=services.settings.signature_max_age_seconds)
+    try:
+        caller = authenticate(env, params.values, request.headers.get("authorization"), now=time.time(),
+                              max_age=services.settings.signature_max_age_seconds)
+    except BaseException:
+        await params.close()  # release the spooled upload now, not when it is collected
+        raise
     return env, params, caller
 
 
