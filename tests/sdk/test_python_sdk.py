@@ -267,3 +267,25 @@ def test_range_requests_on_originals(files):
     assert partial.status_code == 206 and partial.content == files["jpg"].read_bytes()[10:20]
     head = httpx.head(result["url"])
     assert head.status_code == 200 and int(head.headers["content-length"]) == result["bytes"]
+
+
+def test_video_uploads(tmp_path):
+    from tests.unit.test_probe import tiny_video
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(tiny_video())
+    for resource_type in ("video", "auto"):
+        result = cloudinary.uploader.upload(str(clip), resource_type=resource_type, public_id=unique("clips/c"))
+        assert_signed(result)
+        assert (result["resource_type"], result["format"], result["width"], result["height"]) == ("video", "mp4", 64, 48)
+        assert 0.3 <= result["duration"] <= 0.7 and result["video"]["codec"] == "h264"
+        delivered = httpx.get(result["url"])
+        assert delivered.headers["content-type"] == "video/mp4" and delivered.content == clip.read_bytes()
+    with pytest.raises(BadRequest, match="Invalid image file"):
+        cloudinary.uploader.upload(str(clip), resource_type="image")
+
+
+def test_public_id_prefix(files):
+    result = cloudinary.uploader.upload(str(files["png"]), public_id_prefix="pre/fix", use_filename=True,
+                                        unique_filename=False)
+    assert result["public_id"] == "pre/fix/logo"
