@@ -30,6 +30,16 @@ from medialoom.storage import BlobStore
 
 
 @dataclass(frozen=True)
+class StoredBlob:
+    """The bytes of a new version, already written under a key nothing references yet."""
+
+    key: str
+    version_id: str
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Inspected:
     resource_type: str
     format: str
@@ -115,34 +125,30 @@ class Uploader:
                     return {**upload_response(existing, env, base_url), "existing": True}
 
         version_id = new_hex_id()
-        blob_key = blob_key_for(env.id, version_id)
+        key = blob_key_for(env.id, version_id)
         etag = incoming.md5()
-        stored_bytes = self.blobs.put(blob_key, incoming.rewind())
+        blob = StoredBlob(key=key, version_id=version_id, etag=etag, size=self.blobs.put(key, incoming.rewind()))
         try:
-            for attempt in range(2):
-                try:
-                    return self._commit(env, identity, naming, inspected, options, filename,
-                                        version_id, blob_key, etag, stored_bytes, base_url)
-                except IntegrityError:
-                    # Another upload created the same public id between our check and insert
-                    # (PostgreSQL); the second attempt sees it and overwrites or answers existing.
-                    if attempt == 1:
-                        raise
+            try:
+                return self._commit(env, identity, naming, inspected, options, filename, blob, base_url)
+            except IntegrityError:
+                # Another upload created the same public id between our check and our insert
+                # (PostgreSQL); a second attempt sees it and overwrites or answers "existing".
+                return self._commit(env, identity, naming, inspected, options, filename, blob, base_url)
         except BaseException:
-            self.blobs.delete(blob_key)
+            self.blobs.delete(blob.key)
             raise
-        raise AssertionError("unreachable")
 
-    def _commit(self, env, identity, naming, inspected, options, filename, version_id, blob_key,
-                etag, stored_bytes, base_url) -> dict[str, Any]:  # noqa: ANN001
+    def _commit(self, env, identity, naming, inspected, options, filename, blob: StoredBlob,
+                base_url: str) -> dict[str, Any]:  # noqa: ANN001
         now = utcnow()
         info = inspected.info
         # The columns every upload sets, new asset or overwrite.
         columns: dict[str, Any] = {
-            "version_id": version_id, "format": inspected.format, "bytes": stored_bytes,
+            "version_id": blob.version_id, "format": inspected.format, "bytes": blob.size,
             "width": info.width if info else None, "height": info.height if info else None,
             "pages": info.pages if info else None, "duration": info.duration if info else None,
-            "media_info": info.response_extras() if info else {}, "etag": etag, "blob_key": blob_key,
+            "media_info": info.response_extras() if info else {}, "etag": blob.etag, "blob_key": blob.key,
             "asset_folder": naming.asset_folder, "display_name": naming.display_name,
             "original_filename": filename_stem(filename) or ("stream" if not filename else filename),
             "tags": options.tags, "context": options.context, "metadata_": options.metadata,
@@ -162,7 +168,7 @@ class Uploader:
             else:
                 asset = session.get(Asset, existing_pk)
                 if not asset.placeholder and not options.overwrite:
-                    self.blobs.delete(blob_key)
+                    self.blobs.delete(blob.key)
                     return {**upload_response(asset, env, base_url), "existing": True}
                 overwritten = not asset.placeholder
                 discard_key = self._replace(session, asset, columns, options.backup, now)
