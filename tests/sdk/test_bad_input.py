@@ -162,3 +162,20 @@ def test_oversized_bodies_are_cut_off_before_they_are_stored(server, unchanged):
     assert streamed.status_code == 400 and "too large" in error_message(streamed)
     spooled = sum(path.stat().st_size for path in server.data_dir.rglob("*") if path.is_file())
     assert spooled < 200 * 1024 * 1024
+
+
+def test_admin_calls_with_bad_values_get_clear_errors(server):
+    import cloudinary.api
+
+    with pytest.raises(BadRequest, match="max_results"):
+        cloudinary.api.upload_presets(max_results="many")
+    with pytest.raises(BadRequest, match="boolean"):
+        cloudinary.api.create_upload_preset(name="bad-bool", unsigned="perhaps")
+    import httpx
+
+    from tests.sdk.helpers import basic_auth
+
+    # The SDK drops unknown names itself; a hand-written client may not.
+    response = httpx.post(f"{server.base_url}/v1_1/{server.cloud_name}/upload_presets",
+                          json={"name": "bad-param", "colour": "red"}, headers=basic_auth(server))
+    assert response.status_code == 400 and "colour" in error_message(response)

@@ -18,6 +18,7 @@ from medialoom.api.responses import CloudinaryJSON
 from medialoom.assets.codecs import parse_bool
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.auth.requests import check_basic_auth
+from medialoom.errors import BadRequest
 from medialoom.services import Services
 
 router = APIRouter()
@@ -62,7 +63,10 @@ async def config(cloud: str, request: Request) -> Response:
 @router.get("/v1_1/{cloud}/upload_presets")
 async def list_presets(cloud: str, request: Request) -> Response:
     services, env, values = await _admin(request, cloud)
-    max_results = int(str(values.get("max_results") or 10))
+    raw = str(values.get("max_results") or 10)
+    if not raw.isdigit():
+        raise BadRequest(f"Invalid max_results {raw!r}")
+    max_results = int(raw)
     body = await run_in_threadpool(services.presets.list, env, max_results, values.get("next_cursor"))
     return _admin_json(body)
 
