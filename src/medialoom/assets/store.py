@@ -6,7 +6,7 @@ import secrets
 import time
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from medialoom.db.models import Asset
@@ -31,15 +31,30 @@ def new_delete_token() -> str:
     return secrets.token_hex(20)
 
 
-def find_asset(session: Session, environment_id: int, resource_type: str, type_: str, public_id: str) -> Asset | None:
-    return session.scalar(
-        select(Asset).where(
-            Asset.environment_id == environment_id,
-            Asset.resource_type == resource_type,
-            Asset.type == type_,
-            Asset.public_id == public_id,
-        )
+def _by_identity(*columns):  # noqa: ANN002, ANN202
+    return select(*columns).where(
+        Asset.environment_id == bindparam("environment_id"),
+        Asset.resource_type == bindparam("resource_type"),
+        Asset.type == bindparam("type"),
+        Asset.public_id == bindparam("public_id"),
     )
+
+
+# Built once: constructing a statement on every call costs more than running it.
+_ASSET_BY_IDENTITY = _by_identity(Asset)
+_ASSET_PK_BY_IDENTITY = _by_identity(Asset.id)
+
+
+def _identity(environment_id: int, resource_type: str, type_: str, public_id: str) -> dict[str, object]:
+    return {"environment_id": environment_id, "resource_type": resource_type, "type": type_, "public_id": public_id}
+
+
+def find_asset(session: Session, environment_id: int, resource_type: str, type_: str, public_id: str) -> Asset | None:
+    return session.scalar(_ASSET_BY_IDENTITY, _identity(environment_id, resource_type, type_, public_id))
+
+
+def find_asset_pk(session: Session, environment_id: int, resource_type: str, type_: str, public_id: str) -> int | None:
+    return session.scalar(_ASSET_PK_BY_IDENTITY, _identity(environment_id, resource_type, type_, public_id))
 
 
 def get_asset(session: Session, environment_id: int, resource_type: str, type_: str, public_id: str) -> Asset:

@@ -11,14 +11,20 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from medialoom.assets.incoming import IncomingFile
 from medialoom.assets.naming import extension_of, filename_stem, resolve_naming
 from medialoom.assets.options import UploadOptions
 from medialoom.assets.serialize import upload_response
-from medialoom.assets.store import blob_key_for, find_asset, new_delete_token, new_hex_id, next_version
+from medialoom.assets.store import (
+    blob_key_for,
+    find_asset,
+    find_asset_pk,
+    new_delete_token,
+    new_hex_id,
+    next_version,
+)
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.config import Settings
 from medialoom.db.models import Asset, AssetVersion, DeleteToken
@@ -159,9 +165,7 @@ class Uploader:
         }
         discard_key: str | None = None
         with self.db.write() as session:
-            existing_pk = session.scalar(select(Asset.id).where(
-                Asset.environment_id == identity[0], Asset.resource_type == identity[1],
-                Asset.type == identity[2], Asset.public_id == identity[3]))
+            existing_pk = find_asset_pk(session, *identity)
             if existing_pk is None:
                 asset = self._insert(session, env, identity, columns, options.backup, now)
                 overwritten = False
