@@ -60,6 +60,17 @@ def process_cpu_seconds(pid: int) -> float:
     return total
 
 
+def reference_ms() -> float:
+    """CPU time of a fixed pure-Python workload: printed next to each row because these shared
+    machines change speed by up to 2x within minutes, and a row is only comparable with rows
+    measured at a similar reference time."""
+    started = time.process_time()
+    total = 0
+    for number in range(200_000):
+        total += len(str(number * 7))
+    return (time.process_time() - started) * 1000
+
+
 def multipart_body(server, jpeg: bytes) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     params = {"public_id": f"bench/{uuid.uuid4().hex}", "timestamp": str(int(time.time()))}
@@ -133,10 +144,12 @@ def main() -> None:
 
             print(f"200 KB JPEG ({len(jpeg)} bytes), server workers={args.workers}, {args.seconds:.0f} s per row, "
                   f"{os.cpu_count()} cores")
-            print(f"{'client':<6} {'threads':>7} {'uploads/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/upload':>21}")
+            print(f"{'client':<6} {'threads':>7} {'uploads/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+                  f"{'server CPU ms/upload':>21} {'reference ms':>13}")
             for name, function in (("raw", raw_upload), ("sdk", sdk_upload)):
                 for threads in (1, 4, 8):
                     run(threads, 1.0, function)  # warm up connections and caches
+                    reference = reference_ms()
                     cpu_before = process_cpu_seconds(server.process.pid)
                     started = time.monotonic()
                     count, latencies = run(threads, args.seconds, function)
@@ -146,7 +159,7 @@ def main() -> None:
                     p50 = statistics.median(latencies) * 1000
                     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
                     print(f"{name:<6} {threads:>7} {count / elapsed:>10.1f} {p50:>8.1f} {p99:>8.1f} "
-                          f"{cpu * 1000 / count:>21.2f}", flush=True)
+                          f"{cpu * 1000 / count:>21.2f} {reference:>13.1f}", flush=True)
         finally:
             server.stop()
 
