@@ -31,6 +31,22 @@ class RunningServer:
     extra_env: dict[str, str] | None = None
 
     @property
+    def database_url(self) -> str:
+        configured = (self.extra_env or {}).get("MEDIALOOM_DATABASE_URL")
+        return configured or f"sqlite:///{self.data_dir / 'medialoom.db'}"
+
+    def query(self, sql: str, **params: object) -> list[tuple]:
+        """Read the server's database directly (tests check what an API call left behind)."""
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                return [tuple(row) for row in connection.execute(text(sql), params)]
+        finally:
+            engine.dispose()
+
+    @property
     def cloudinary_url(self) -> str:
         host = self.base_url.split("://", 1)[1]
         return (f"cloudinary://{self.api_key}:{self.api_secret}@{self.cloud_name}"

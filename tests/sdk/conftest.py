@@ -6,6 +6,7 @@ test origin listens; the SSRF canary listens on 127.0.0.1 and must never be reac
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import os
@@ -16,23 +17,32 @@ import cloudinary
 import pyvips
 import pytest
 
+from tests.postgres import temporary_database
 from tests.server import RunningServer, start_server
 
 ORIGIN_HOST = "127.0.0.2"
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> RunningServer:
-    data_dir = tmp_path_factory.mktemp("medialoom-sdk")
-    running = start_server(data_dir, extra_env={
-        "MEDIALOOM_OUTBOUND_ALLOW": ORIGIN_HOST,
-        "MEDIALOOM_MAX_IMAGE_BYTES": str(10 * 1024 * 1024),
-        "MEDIALOOM_MAX_RAW_BYTES": str(40 * 1024 * 1024),
-        "MEDIALOOM_MAX_VIDEO_BYTES": str(20 * 1024 * 1024),
-        "MEDIALOOM_MAX_IMAGE_MEGAPIXELS": "50",
-    })
-    yield running
-    running.stop()
+SERVER_ENV = {
+    "MEDIALOOM_OUTBOUND_ALLOW": ORIGIN_HOST,
+    "MEDIALOOM_MAX_IMAGE_BYTES": str(10 * 1024 * 1024),
+    "MEDIALOOM_MAX_RAW_BYTES": str(40 * 1024 * 1024),
+    "MEDIALOOM_MAX_VIDEO_BYTES": str(20 * 1024 * 1024),
+    "MEDIALOOM_MAX_IMAGE_MEGAPIXELS": "50",
+}
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def server(request, tmp_path_factory) -> RunningServer:
+    """The whole client-facing suite runs once on the embedded SQLite and once on PostgreSQL."""
+    data_dir = tmp_path_factory.mktemp(f"medialoom-sdk-{request.param}")
+    with contextlib.ExitStack() as stack:
+        env = dict(SERVER_ENV)
+        if request.param == "postgresql":
+            env["MEDIALOOM_DATABASE_URL"] = stack.enter_context(temporary_database())
+        running = start_server(data_dir, extra_env=env)
+        stack.callback(running.stop)
+        yield running
 
 
 @pytest.fixture(autouse=True)

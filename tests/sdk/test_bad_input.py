@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import struct
 import time
 import zlib
@@ -16,9 +15,8 @@ from tests.server import RunningServer
 
 
 def asset_count(server: RunningServer) -> tuple[int, int]:
-    with sqlite3.connect(server.data_dir / "medialoom.db") as db:
-        return (db.execute("select count(*) from assets").fetchone()[0],
-                db.execute("select count(*) from outbox_events").fetchone()[0])
+    return (server.query("select count(*) from assets")[0][0],
+            server.query("select count(*) from outbox_events")[0][0])
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 
 import cloudinary.uploader
 import httpx
@@ -44,10 +43,10 @@ def test_chunks_out_of_order_survive_a_restart(tmp_path, files):
 
 
 def events(server, since: int = 0) -> list[dict]:
-    with sqlite3.connect(server.data_dir / "medialoom.db") as db:
-        rows = db.execute("select id, notification_type, payload, notification_url from outbox_events "
-                          "where id > ? order by id", (since,)).fetchall()
-    return [{"id": r[0], "type": r[1], "payload": json.loads(r[2]), "notification_url": r[3]} for r in rows]
+    rows = server.query("select id, notification_type, payload, notification_url from outbox_events "
+                        "where id > :since order by id", since=since)
+    return [{"id": r[0], "type": r[1], "payload": r[2] if isinstance(r[2], dict) else json.loads(r[2]),
+             "notification_url": r[3]} for r in rows]
 
 
 def last_event_id(server) -> int:
@@ -86,9 +85,8 @@ def test_every_change_writes_one_event(server, files):
     assert recorded[6]["payload"]["resources"][0]["public_id"] == "events/renamed"
 
 
-def _rows(server, sql: str, *args) -> list[tuple]:
-    with sqlite3.connect(server.data_dir / "medialoom.db") as db:
-        return db.execute(sql, args).fetchall()
+def _rows(server, sql: str, **params) -> list[tuple]:
+    return server.query(sql, **params)
 
 
 def _blob_exists(server, key: str) -> bool:
@@ -98,17 +96,17 @@ def _blob_exists(server, key: str) -> bool:
 def test_backup_keeps_previous_versions_and_destroy_leaves_a_placeholder(server, files):
     first = cloudinary.uploader.upload(str(files["png"]), public_id="backed/up", backup=True)
     second = cloudinary.uploader.upload(str(files["jpg"]), public_id="backed/up")
-    [(asset_pk, current_key)] = _rows(server, "select id, blob_key from assets where asset_id = ?", first["asset_id"])
-    kept = _rows(server, "select version_id, blob_key from asset_versions where asset_pk = ?", asset_pk)
+    [(asset_pk, current_key)] = _rows(server, "select id, blob_key from assets where asset_id = :a", a=first["asset_id"])
+    kept = _rows(server, "select version_id, blob_key from asset_versions where asset_pk = :pk", pk=asset_pk)
     assert [row[0] for row in kept] == [first["version_id"]]
     assert _blob_exists(server, kept[0][1]) and _blob_exists(server, current_key)
 
     assert cloudinary.uploader.destroy("backed/up")["result"] == "ok"
-    [(placeholder, size, key)] = _rows(server, "select placeholder, bytes, blob_key from assets where id = ?", asset_pk)
-    assert placeholder == 1 and size == 0 and key == ""
+    [(placeholder, size, key)] = _rows(server, "select placeholder, bytes, blob_key from assets where id = :pk", pk=asset_pk)
+    assert bool(placeholder) and size == 0 and key == ""
     assert httpx.get(second["url"]).status_code == 404
     assert all(_blob_exists(server, row[1]) for row in _rows(
-        server, "select version_id, blob_key from asset_versions where asset_pk = ?", asset_pk))
+        server, "select version_id, blob_key from asset_versions where asset_pk = :pk", pk=asset_pk))
     again = cloudinary.uploader.upload(str(files["png"]), public_id="backed/up", overwrite=False)
     assert "existing" not in again and again["asset_id"] == first["asset_id"]
 

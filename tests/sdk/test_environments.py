@@ -17,7 +17,7 @@ from cloudinary.exceptions import AuthorizationRequired, NotFound
 def medialoom(server, *args: str) -> str:
     completed = subprocess.run([sys.executable, "-m", "medialoom", *args, "--data-dir", str(server.data_dir)],
                                capture_output=True, text=True, timeout=60,
-                               env={**os.environ, "MEDIALOOM_PUBLIC_URL": server.base_url})
+                               env={**os.environ, **(server.extra_env or {}), "MEDIALOOM_PUBLIC_URL": server.base_url})
     assert completed.returncode == 0, completed.stderr
     return completed.stdout
 
