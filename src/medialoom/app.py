@@ -11,7 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.routing import Route
 
-from medialoom.api import admin, upload
+from medialoom.api import admin, resources, upload
 from medialoom.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from medialoom.api.responses import error_response
 from medialoom.config import Settings
@@ -36,6 +36,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.services = services
     app.include_router(upload.router)
     app.include_router(admin.router)
+    app.include_router(resources.router)
     app.router.routes.append(Route("/{cloud}/{resource_type}/{type}/{rest:path}", deliver, methods=["GET", "HEAD"]))
 
     @app.exception_handler(ApiError)

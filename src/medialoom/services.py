@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from medialoom.assets.catalog import Catalog
 from medialoom.assets.chunked import ChunkedUploads
 from medialoom.assets.labels import Labels
 from medialoom.assets.lifecycle import Lifecycle
@@ -33,6 +34,7 @@ class Services:
     lifecycle: Lifecycle
     labels: Labels
     presets: Presets
+    catalog: Catalog
     outbound_allow: AllowList
 
     @property
@@ -70,6 +72,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         lifecycle=Lifecycle(db, blobs),
         labels=Labels(db),
         presets=Presets(db),
+        catalog=Catalog(db),
         outbound_allow=AllowList.parse(settings.outbound_allow_list),
     )
 

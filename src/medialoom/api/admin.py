@@ -27,7 +27,7 @@ RATE_LIMIT = 5000
 _MAX_ADMIN_BODY = 1024 * 1024
 
 
-def _admin_json(body: Any) -> Response:
+def admin_json(body: Any) -> Response:
     reset = email.utils.formatdate(time.time() // 3600 * 3600 + 3600, usegmt=True)
     return CloudinaryJSON(body, headers={
         "X-FeatureRateLimit-Limit": str(RATE_LIMIT),
@@ -36,7 +36,7 @@ def _admin_json(body: Any) -> Response:
     })
 
 
-async def _admin(request: Request, cloud: str) -> tuple[Services, EnvironmentInfo, dict[str, Any]]:
+async def admin_call(request: Request, cloud: str) -> tuple[Services, EnvironmentInfo, dict[str, Any]]:
     services: Services = request.app.state.services
     env = services.environment(cloud)
     check_basic_auth(env, request.headers.get("authorization"))
@@ -47,50 +47,50 @@ async def _admin(request: Request, cloud: str) -> tuple[Services, EnvironmentInf
 
 @router.get("/v1_1/{cloud}/ping")
 async def ping(cloud: str, request: Request) -> Response:
-    await _admin(request, cloud)
-    return _admin_json({"status": "ok"})
+    await admin_call(request, cloud)
+    return admin_json({"status": "ok"})
 
 
 @router.get("/v1_1/{cloud}/config")
 async def config(cloud: str, request: Request) -> Response:
-    _, env, values = await _admin(request, cloud)
+    _, env, values = await admin_call(request, cloud)
     body: dict[str, Any] = {"cloud_name": env.cloud_name, "created_at": env.created_at}
     if parse_bool(values.get("settings"), "settings", False):
         body["settings"] = {"folder_mode": env.folder_mode}
-    return _admin_json(body)
+    return admin_json(body)
 
 
 @router.get("/v1_1/{cloud}/upload_presets")
 async def list_presets(cloud: str, request: Request) -> Response:
-    services, env, values = await _admin(request, cloud)
+    services, env, values = await admin_call(request, cloud)
     raw = str(values.get("max_results") or 10)
     if not raw.isdigit():
         raise BadRequest(f"Invalid max_results {raw!r}")
     max_results = int(raw)
     body = await run_in_threadpool(services.presets.list, env, max_results, values.get("next_cursor"))
-    return _admin_json(body)
+    return admin_json(body)
 
 
 @router.post("/v1_1/{cloud}/upload_presets")
 async def create_preset(cloud: str, request: Request) -> Response:
-    services, env, values = await _admin(request, cloud)
-    return _admin_json(await run_in_threadpool(services.presets.create, env, values))
+    services, env, values = await admin_call(request, cloud)
+    return admin_json(await run_in_threadpool(services.presets.create, env, values))
 
 
 @router.get("/v1_1/{cloud}/upload_presets/{name}")
 async def get_preset(cloud: str, name: str, request: Request) -> Response:
-    services, env, _ = await _admin(request, cloud)
+    services, env, _ = await admin_call(request, cloud)
     preset = await run_in_threadpool(services.presets.get, env, name)
-    return _admin_json(preset.as_json())
+    return admin_json(preset.as_json())
 
 
 @router.put("/v1_1/{cloud}/upload_presets/{name}")
 async def update_preset(cloud: str, name: str, request: Request) -> Response:
-    services, env, values = await _admin(request, cloud)
-    return _admin_json(await run_in_threadpool(services.presets.update, env, name, values))
+    services, env, values = await admin_call(request, cloud)
+    return admin_json(await run_in_threadpool(services.presets.update, env, name, values))
 
 
 @router.delete("/v1_1/{cloud}/upload_presets/{name}")
 async def delete_preset(cloud: str, name: str, request: Request) -> Response:
-    services, env, _ = await _admin(request, cloud)
-    return _admin_json(await run_in_threadpool(services.presets.delete, env, name))
+    services, env, _ = await admin_call(request, cloud)
+    return admin_json(await run_in_threadpool(services.presets.delete, env, name))

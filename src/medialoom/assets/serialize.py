@@ -125,3 +125,62 @@ def event_resource(asset: Asset) -> dict[str, Any]:
         "asset_folder": asset.asset_folder,
         "display_name": asset.display_name,
     }
+
+
+def resource_json(asset: Asset, env: EnvironmentInfo, base_url: str, *, tags: bool = False, context: bool = False,
+                  metadata: bool = False, moderation: bool = False, detail: bool = False) -> dict[str, Any]:
+    """An asset as the Admin API lists and shows it (reference §4.3): optional parts only
+    when asked for, empty tags and context left out."""
+    url = delivery_url(base_url, env, asset)
+    body: dict[str, Any] = {
+        "asset_id": asset.asset_id,
+        "public_id": asset.public_id,
+        "format": asset.format,
+        "version": asset.version,
+        "resource_type": asset.resource_type,
+        "type": asset.type,
+        "created_at": iso(asset.created_at),
+        "uploaded_at": iso(asset.uploaded_at),
+        "bytes": asset.bytes,
+        "backup_bytes": 0,
+        "asset_folder": asset.asset_folder,
+        "display_name": asset.display_name,
+        "url": url,
+        "secure_url": secure_variant(url),
+        "status": "active",
+        "access_mode": asset.access_mode,
+        "access_control": None,
+        "etag": asset.etag,
+    }
+    if asset.width is not None and asset.height is not None:
+        body.update(width=asset.width, height=asset.height)
+        if asset.height:
+            body["aspect_ratio"] = round(asset.width / asset.height, 5)
+        body["pixels"] = asset.width * asset.height
+    if env.folder_mode == "fixed":
+        body["folder"] = asset.asset_folder
+    if asset.placeholder:
+        body["placeholder"] = True
+    if (tags or detail) and asset.tags:
+        body["tags"] = sorted(asset.tags)
+    if (context or detail) and asset.context:
+        body["context"] = {"custom": dict(asset.context)}
+    if (metadata or detail) and asset.metadata_:
+        body["metadata"] = dict(asset.metadata_)
+    if (moderation or detail) and asset.moderation:
+        body["moderation_kind"] = asset.moderation[-1]["kind"]
+        body["moderation_status"] = asset.moderation[-1]["status"]
+        if detail:
+            body["moderation"] = list(asset.moderation)
+    if detail:
+        if asset.pages:
+            body["pages"] = asset.pages
+        if asset.duration is not None:
+            body["duration"] = asset.duration
+        body.update(asset.media_info or {})
+        if asset.original_filename is not None:
+            body["original_filename"] = asset.original_filename
+        body["backup"] = asset.backup
+        body["derived"] = []
+        body["last_updated"] = {"updated_at": iso(asset.updated_at)}
+    return body

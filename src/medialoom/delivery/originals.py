@@ -50,6 +50,8 @@ async def deliver(request: Request) -> Response:
     asset, extension = await run_in_threadpool(_lookup, services, env.id, resource_type, type_, path.source)
     if asset is None or asset.placeholder or not asset.blob_key:
         return delivery_error(404, "Resource not found")
+    if asset.moderation and asset.moderation[-1].get("status") == "rejected":
+        return delivery_error(404, "Resource was rejected by moderation")
     needs_signature = type_ != "upload" or asset.access_mode == "authenticated"
     if needs_signature:
         if path.signature is None:

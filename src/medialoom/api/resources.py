@@ -1,0 +1,78 @@
+"""Admin API over assets: listings, one resource, update, tags (HTTP Basic auth)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from medialoom.api.admin import admin_call, admin_json
+from medialoom.assets.options import check_known
+from medialoom.assets.updates import UPDATE_PARAMS, update
+from medialoom.errors import NotFound
+
+router = APIRouter()
+
+RESOURCE_TYPES = ("image", "video", "raw")
+DELIVERY_TYPES = ("upload", "private", "authenticated")
+
+
+def _check(resource_type: str, type_: str | None = None) -> None:
+    if resource_type not in RESOURCE_TYPES:
+        raise NotFound(f"Invalid resource type {resource_type!r}")
+    if type_ is not None and type_ not in DELIVERY_TYPES:
+        raise NotFound(f"Invalid type {type_!r}")
+
+
+@router.get("/v1_1/{cloud}/resources")
+async def resource_types(cloud: str, request: Request) -> Response:
+    await admin_call(request, cloud)
+    return admin_json({"resource_types": list(RESOURCE_TYPES)})
+
+
+@router.get("/v1_1/{cloud}/tags/{resource_type}")
+async def list_tags(cloud: str, resource_type: str, request: Request) -> Response:
+    services, env, values = await admin_call(request, cloud)
+    _check(resource_type)
+    return admin_json(await run_in_threadpool(services.catalog.tags, env, resource_type, values))
+
+
+@router.get("/v1_1/{cloud}/resources/{resource_type}/tags/{tag}")
+async def resources_by_tag(cloud: str, resource_type: str, tag: str, request: Request) -> Response:
+    services, env, values = await admin_call(request, cloud)
+    _check(resource_type)
+    return admin_json(await run_in_threadpool(services.catalog.by_tag, env, resource_type, tag, values,
+                                              services.base_url))
+
+
+@router.get("/v1_1/{cloud}/resources/{resource_type}")
+async def resources_of_type(cloud: str, resource_type: str, request: Request) -> Response:
+    services, env, values = await admin_call(request, cloud)
+    _check(resource_type)
+    return admin_json(await run_in_threadpool(services.catalog.list, env, resource_type, None, values,
+                                              services.base_url))
+
+
+@router.get("/v1_1/{cloud}/resources/{resource_type}/{type_}")
+async def resources_of_delivery_type(cloud: str, resource_type: str, type_: str, request: Request) -> Response:
+    services, env, values = await admin_call(request, cloud)
+    _check(resource_type, type_)
+    return admin_json(await run_in_threadpool(services.catalog.list, env, resource_type, type_, values,
+                                              services.base_url))
+
+
+@router.get("/v1_1/{cloud}/resources/{resource_type}/{type_}/{public_id:path}")
+async def resource(cloud: str, resource_type: str, type_: str, public_id: str, request: Request) -> Response:
+    services, env, values = await admin_call(request, cloud)
+    _check(resource_type, type_)
+    return admin_json(await run_in_threadpool(services.catalog.resource, env, resource_type, type_, public_id,
+                                              values, services.base_url))
+
+
+@router.post("/v1_1/{cloud}/resources/{resource_type}/{type_}/{public_id:path}")
+async def update_resource(cloud: str, resource_type: str, type_: str, public_id: str, request: Request) -> Response:
+    services, env, values = await admin_call(request, cloud)
+    _check(resource_type, type_)
+    check_known(values, UPDATE_PARAMS)
+    return admin_json(await run_in_threadpool(update, services.db, env, resource_type, type_, public_id, values,
+                                              base_url=services.base_url))

@@ -1,0 +1,156 @@
+"""Reading assets back: listings with opaque cursors, lookups by tag or ids, one resource.
+
+Listings are ordered by the row id (newest first unless ``direction`` asks otherwise); the
+cursor is that id, encoded, so paging stays stable while uploads continue.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import cast, exists, func, literal_column, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql import Select
+
+from medialoom.assets.codecs import parse_bool
+from medialoom.assets.serialize import resource_json
+from medialoom.assets.store import get_asset
+from medialoom.auth.environments import EnvironmentInfo
+from medialoom.db.models import Asset, AssetVersion
+from medialoom.db.session import Database
+from medialoom.errors import BadRequest
+
+DEFAULT_MAX_RESULTS = 10
+LIMIT_MAX_RESULTS = 500
+
+
+@dataclass(frozen=True)
+class ListingOptions:
+    max_results: int = DEFAULT_MAX_RESULTS
+    next_cursor: str | None = None
+    ascending: bool = False
+    with_tags: bool = False
+    with_context: bool = False
+    with_metadata: bool = False
+    with_moderation: bool = False
+
+    @classmethod
+    def parse(cls, values: dict[str, Any]) -> ListingOptions:
+        raw = str(values.get("max_results") or DEFAULT_MAX_RESULTS)
+        if not raw.isdigit() or not 1 <= int(raw) <= LIMIT_MAX_RESULTS:
+            raise BadRequest(f"max_results must be a number from 1 to {LIMIT_MAX_RESULTS}")
+        direction = str(values.get("direction") or "desc").lower()
+        if direction not in ("asc", "desc", "1", "-1"):
+            raise BadRequest("direction must be asc or desc")
+        return cls(
+            max_results=int(raw),
+            next_cursor=values.get("next_cursor") or None,
+            ascending=direction in ("asc", "1"),
+            with_tags=bool(parse_bool(values.get("tags"), "tags", False)),
+            with_context=bool(parse_bool(values.get("context"), "context", False)),
+            with_metadata=bool(parse_bool(values.get("metadata"), "metadata", False)),
+            with_moderation=bool(parse_bool(values.get("moderations"), "moderations", False)),
+        )
+
+
+def encode_cursor(row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind != "id" or not value.isdigit():
+            raise ValueError(text)
+        return int(value)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest("Invalid next_cursor") from error
+
+
+def has_tag(database: Database, tag: str):  # noqa: ANN201 - a SQL expression
+    """Whether an asset's JSON tag list contains ``tag`` (the search issue adds an index)."""
+    if database.is_sqlite:
+        each = func.json_each(Asset.tags).table_valued("value")
+        return exists(select(literal_column("1")).select_from(each).where(each.c.value == tag))
+    return func.jsonb_exists(cast(Asset.tags, JSONB), tag)
+
+
+class Catalog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _page(self, env: EnvironmentInfo, query: Select, options: ListingOptions, base_url: str) -> dict[str, Any]:
+        order = Asset.id.asc() if options.ascending else Asset.id.desc()
+        if options.next_cursor:
+            last = decode_cursor(options.next_cursor)
+            query = query.where(Asset.id > last if options.ascending else Asset.id < last)
+        with self.db.read() as session:
+            rows = session.scalars(query.order_by(order).limit(options.max_results + 1)).all()
+        body: dict[str, Any] = {"resources": [
+            resource_json(asset, env, base_url, tags=options.with_tags, context=options.with_context,
+                          metadata=options.with_metadata, moderation=options.with_moderation)
+            for asset in rows[:options.max_results]]}
+        if len(rows) > options.max_results:
+            body["next_cursor"] = encode_cursor(rows[options.max_results - 1].id)
+        return body
+
+    def _base(self, env: EnvironmentInfo, resource_type: str) -> Select:
+        return select(Asset).where(Asset.environment_id == env.id, Asset.resource_type == resource_type,
+                                   Asset.placeholder.is_(False))
+
+    def list(self, env: EnvironmentInfo, resource_type: str, type_: str | None, values: dict[str, Any],
+             base_url: str) -> dict[str, Any]:
+        options = ListingOptions.parse(values)
+        query = self._base(env, resource_type)
+        if type_:
+            query = query.where(Asset.type == type_)
+        public_ids = values.get("public_ids")
+        if public_ids:
+            ids = public_ids if isinstance(public_ids, list) else [public_ids]
+            if len(ids) > 100:
+                raise BadRequest("Too many public_ids (maximum is 100)")
+            query = query.where(Asset.public_id.in_(ids))
+        prefix = values.get("prefix")
+        if prefix:
+            # LIKE wildcards in the prefix are escaped so they match literally.
+            escaped = str(prefix).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(Asset.public_id.like(f"{escaped}%", escape="\\"))
+        return self._page(env, query, options, base_url)
+
+    def by_tag(self, env: EnvironmentInfo, resource_type: str, tag: str, values: dict[str, Any],
+               base_url: str) -> dict[str, Any]:
+        options = ListingOptions.parse(values)
+        return self._page(env, self._base(env, resource_type).where(has_tag(self.db, tag)), options, base_url)
+
+    def resource(self, env: EnvironmentInfo, resource_type: str, type_: str, public_id: str,
+                 values: dict[str, Any], base_url: str) -> dict[str, Any]:
+        with self.db.read() as session:
+            asset = get_asset(session, env.id, resource_type, type_, public_id)
+            body = resource_json(asset, env, base_url, tags=True, context=True, metadata=True, moderation=True,
+                                 detail=True)
+            if parse_bool(values.get("versions"), "versions", False):
+                versions = session.scalars(select(AssetVersion).where(AssetVersion.asset_pk == asset.id)
+                                           .order_by(AssetVersion.version.desc())).all()
+                body["versions"] = [{"version_id": v.version_id, "version": v.version, "format": v.format,
+                                     "size": v.bytes, "time": v.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                     "restorable": True} for v in versions]
+        return body
+
+    def tags(self, env: EnvironmentInfo, resource_type: str, values: dict[str, Any]) -> dict[str, Any]:
+        raw = str(values.get("max_results") or DEFAULT_MAX_RESULTS)
+        if not raw.isdigit() or not 1 <= int(raw) <= LIMIT_MAX_RESULTS:
+            raise BadRequest(f"max_results must be a number from 1 to {LIMIT_MAX_RESULTS}")
+        prefix = str(values.get("prefix") or "")
+        after = values.get("next_cursor") or ""
+        with self.db.read() as session:
+            lists = session.scalars(select(Asset.tags).where(
+                Asset.environment_id == env.id, Asset.resource_type == resource_type)).all()
+        names = sorted({tag for tags in lists for tag in tags if tag.startswith(prefix) and tag > after})
+        body: dict[str, Any] = {"tags": names[:int(raw)]}
+        if len(names) > int(raw):
+            body["next_cursor"] = names[int(raw) - 1]
+        return body
+

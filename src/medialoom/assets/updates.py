@@ -1,0 +1,94 @@
+"""The Admin API's ``update``: change one asset's descriptive fields and moderation status.
+
+Each kind of change writes its own event, in the shape Cloudinary sends for it; a moderation
+decision writes the ``moderation`` event that flows trigger on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medialoom.assets.codecs import parse_key_values, parse_metadata, parse_tags
+from medialoom.assets.labels import context_change
+from medialoom.assets.naming import normalize_folder
+from medialoom.assets.serialize import delivery_url, iso, resource_json
+from medialoom.assets.store import get_asset
+from medialoom.auth.environments import EnvironmentInfo
+from medialoom.db.session import Database, utcnow
+from medialoom.errors import BadRequest
+from medialoom.events import outbox
+
+UPDATE_PARAMS = frozenset({"tags", "context", "metadata", "moderation_status", "display_name", "asset_folder",
+                           "notification_url", "batch_id", "clear_invalid", "unique_display_name"})
+MODERATION_DECISIONS = ("approved", "rejected")
+
+
+def update(db: Database, env: EnvironmentInfo, resource_type: str, type_: str, public_id: str,
+           values: dict[str, Any], *, base_url: str) -> dict[str, Any]:
+    notification_url = values.get("notification_url") or None
+    decision = values.get("moderation_status")
+    if decision is not None and decision not in MODERATION_DECISIONS:
+        raise BadRequest(f"moderation_status must be one of {', '.join(MODERATION_DECISIONS)}")
+    with db.write() as session:
+        asset = get_asset(session, env.id, resource_type, type_, public_id)
+        now = utcnow()
+        base = {"asset_id": asset.asset_id, "resource_type": asset.resource_type, "type": asset.type}
+
+        def emit(kind: str, payload: dict[str, Any]) -> None:
+            outbox.record(session, environment_id=env.id, notification_type=kind, payload=payload,
+                          api_key=env.api_key, asset_id=asset.asset_id, notification_url=notification_url)
+
+        if "tags" in values:
+            before, after = list(asset.tags), parse_tags(values["tags"])
+            if before != after:
+                asset.tags = after
+                emit("resource_tags_changed", {"resources": [{**base, "public_id": asset.public_id,
+                     "added": [t for t in after if t not in before],
+                     "removed": [t for t in before if t not in after], "updated": []}]})
+        if "context" in values:
+            before_ctx, after_ctx = dict(asset.context), parse_key_values(values["context"])
+            if before_ctx != after_ctx:
+                asset.context = after_ctx
+                emit("resource_context_changed", {"resources": {asset.public_id: {
+                    **base, **context_change(before_ctx, after_ctx)}}})
+        if "metadata" in values:
+            before_md = dict(asset.metadata_)
+            after_md = {k: v for k, v in {**before_md, **parse_metadata(values["metadata"])}.items()
+                        if v not in ("", [], None)}
+            if before_md != after_md:
+                asset.metadata_ = after_md
+                emit("resource_metadata_changed", {"resources": {asset.public_id: {
+                    **base, "previous_metadata": before_md, "new_metadata": after_md}}})
+        if values.get("display_name") is not None and values["display_name"] != asset.display_name:
+            previous = asset.display_name
+            asset.display_name = str(values["display_name"])
+            emit("resource_display_name_changed", {"resources": [{
+                **base, "public_id": asset.public_id, "asset_folder": asset.asset_folder,
+                "previous_display_name": previous, "new_display_name": asset.display_name}]})
+        if values.get("asset_folder") is not None:
+            if env.folder_mode != "dynamic":
+                raise BadRequest("asset_folder can only be changed in dynamic folder mode")
+            folder = normalize_folder(str(values["asset_folder"]), "Asset folder")
+            if folder != asset.asset_folder:
+                previous_folder, asset.asset_folder = asset.asset_folder, folder
+                emit("move", {"resources": {asset.public_id: {
+                    **base, "from_asset_folder": previous_folder, "to_asset_folder": folder,
+                    "display_name": asset.display_name}}})
+        if decision is not None:
+            if not asset.moderation:
+                asset.moderation = [{"kind": "manual", "status": decision}]
+            else:
+                entries = [dict(entry) for entry in asset.moderation]
+                entries[-1].update(status=decision, updated_at=iso(now))
+                asset.moderation = entries
+            emit("moderation", {
+                "public_id": asset.public_id, "asset_id": asset.asset_id, "version": asset.version,
+                "moderation_status": decision, "moderation_kind": asset.moderation[-1]["kind"],
+                "moderation_updated_at": iso(now), "uploaded_at": iso(asset.uploaded_at), "etag": asset.etag,
+                "resource_type": asset.resource_type, "type": asset.type,
+                "url": delivery_url(base_url, env, asset), "secure_url": delivery_url(base_url, env, asset),
+            })
+        if notification_url:
+            asset.notification_url = notification_url
+        asset.updated_at = now
+        return resource_json(asset, env, base_url, detail=True)
