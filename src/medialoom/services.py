@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from medialoom.assets.bulk import Bulk
 from medialoom.assets.catalog import Catalog
 from medialoom.assets.chunked import ChunkedUploads
 from medialoom.assets.labels import Labels
@@ -35,6 +36,7 @@ class Services:
     labels: Labels
     presets: Presets
     catalog: Catalog
+    bulk: Bulk
     outbound_allow: AllowList
 
     @property
@@ -62,6 +64,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
     db = Database(settings.effective_database_url)
     blobs = open_blob_store(settings)
     largest = max(settings.max_image_bytes, settings.max_video_bytes, settings.max_raw_bytes)
+    lifecycle = Lifecycle(db, blobs)
     return Services(
         settings=settings,
         db=db,
@@ -69,10 +72,11 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         environments=Environments(db),
         uploader=Uploader(settings, db, blobs),
         chunks=ChunkedUploads(db, blobs, largest),
-        lifecycle=Lifecycle(db, blobs),
+        lifecycle=lifecycle,
         labels=Labels(db),
         presets=Presets(db),
         catalog=Catalog(db),
+        bulk=Bulk(lifecycle),
         outbound_allow=AllowList.parse(settings.outbound_allow_list),
     )
 

@@ -97,3 +97,27 @@ def test_node_style_encoded_paths(server, files):
     response = httpx.get(f"{server.base_url}/v1_1/{server.cloud_name}/resources/image/upload/{encoded}",
                          headers=basic_auth(server))
     assert response.status_code == 200 and response.json()["public_id"] == public_id
+
+
+def test_bulk_deletes_and_restore(server, files):
+    prefix = f"bulk-{time.time_ns()}"
+    ids = [cloudinary.uploader.upload(str(files["png"]), public_id=f"{prefix}/{n}", tags=f"{prefix}-t")["public_id"]
+           for n in range(5)]
+    by_ids = cloudinary.api.delete_resources([ids[0], f"{prefix}/missing"])
+    assert by_ids["deleted"] == {ids[0]: "deleted", f"{prefix}/missing": "not_found"}
+    assert by_ids["partial"] is False
+    by_tag = cloudinary.api.delete_resources_by_tag(f"{prefix}-t")
+    assert sorted(k for k, v in by_tag["deleted"].items() if v == "deleted") == sorted(ids[1:])
+    assert cloudinary.api.resources(type="upload", prefix=prefix)["resources"] == []
+
+    kept = f"{prefix}/kept"
+    first = cloudinary.uploader.upload(str(files["png"]), public_id=kept, backup=True)
+    assert cloudinary.api.delete_resources_by_prefix(f"{prefix}/k")["deleted"] == {kept: "deleted"}
+    placeholder = cloudinary.api.resource(kept)
+    assert placeholder["placeholder"] is True and placeholder["bytes"] == 0
+    assert httpx.get(first["url"]).status_code == 404
+    restored = cloudinary.api.restore([kept])
+    assert restored[kept]["public_id"] == kept and restored[kept]["bytes"] == first["bytes"]
+    assert restored[kept]["etag"] == first["etag"]
+    assert httpx.get(restored[kept]["url"]).content == files["png"].read_bytes()
+    assert cloudinary.api.restore([f"{prefix}/never"])[f"{prefix}/never"] == {"error": "no_backup"}

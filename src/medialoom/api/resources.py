@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from medialoom.api.admin import admin_call, admin_json
+from medialoom.assets.bulk import DELETE_PARAMS
 from medialoom.assets.options import check_known
 from medialoom.assets.updates import UPDATE_PARAMS, update
 from medialoom.errors import NotFound
@@ -67,6 +68,36 @@ async def resource(cloud: str, resource_type: str, type_: str, public_id: str, r
     _check(resource_type, type_)
     return admin_json(await run_in_threadpool(services.catalog.resource, env, resource_type, type_, public_id,
                                               values, services.base_url))
+
+
+@router.delete("/v1_1/{cloud}/resources/{resource_type}/tags/{tag}")
+async def delete_by_tag(cloud: str, resource_type: str, tag: str, request: Request) -> Response:
+    services, env, values = await admin_call(request, cloud)
+    _check(resource_type)
+    check_known(values, DELETE_PARAMS)
+    return admin_json(await run_in_threadpool(services.bulk.delete, env, resource_type, None, values, tag))
+
+
+@router.delete("/v1_1/{cloud}/resources/{resource_type}/{type_}")
+async def delete_resources(cloud: str, resource_type: str, type_: str, request: Request) -> Response:
+    services, env, values = await admin_call(request, cloud)
+    _check(resource_type, type_)
+    check_known(values, DELETE_PARAMS)
+    return admin_json(await run_in_threadpool(services.bulk.delete, env, resource_type, type_, values))
+
+
+@router.post("/v1_1/{cloud}/resources/{resource_type}/{type_}/restore")
+async def restore(cloud: str, resource_type: str, type_: str, request: Request) -> Response:
+    services, env, values = await admin_call(request, cloud)
+    _check(resource_type, type_)
+    check_known(values, frozenset({"public_ids", "versions"}))
+
+    def as_list(value: object) -> list[str]:
+        return value if isinstance(value, list) else ([str(value)] if value else [])
+
+    return admin_json(await run_in_threadpool(services.bulk.restore, env, resource_type, type_,
+                                              as_list(values.get("public_ids")), as_list(values.get("versions")),
+                                              services.base_url))
 
 
 @router.post("/v1_1/{cloud}/resources/{resource_type}/{type_}/{public_id:path}")

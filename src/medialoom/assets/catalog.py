@@ -16,11 +16,11 @@ from sqlalchemy.sql import Select
 
 from medialoom.assets.codecs import parse_bool
 from medialoom.assets.serialize import resource_json
-from medialoom.assets.store import get_asset
+from medialoom.assets.store import find_asset
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.db.models import Asset, AssetVersion
 from medialoom.db.session import Database
-from medialoom.errors import BadRequest
+from medialoom.errors import BadRequest, NotFound
 
 DEFAULT_MAX_RESULTS = 10
 LIMIT_MAX_RESULTS = 500
@@ -128,7 +128,10 @@ class Catalog:
     def resource(self, env: EnvironmentInfo, resource_type: str, type_: str, public_id: str,
                  values: dict[str, Any], base_url: str) -> dict[str, Any]:
         with self.db.read() as session:
-            asset = get_asset(session, env.id, resource_type, type_, public_id)
+            asset = find_asset(session, env.id, resource_type, type_, public_id)
+            if asset is None:
+                raise NotFound(f"Resource not found - {public_id}")
+            # A destroyed asset with backups reads back as a placeholder until it is restored.
             body = resource_json(asset, env, base_url, tags=True, context=True, metadata=True, moderation=True,
                                  detail=True)
             if parse_bool(values.get("versions"), "versions", False):

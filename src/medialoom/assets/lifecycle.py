@@ -22,7 +22,7 @@ class Lifecycle:
         self.db = db
         self.blobs = blobs
 
-    def _remove(self, session, asset: Asset) -> list[str]:  # noqa: ANN001
+    def remove_within(self, session, asset: Asset) -> list[str]:  # noqa: ANN001
         """Delete or placeholder an asset inside ``session``; return blob keys to discard
         after the transaction commits."""
         discard: list[str] = []
@@ -57,7 +57,7 @@ class Lifecycle:
             if asset is None or asset.placeholder:
                 return {"result": "not found"}
             resource = event_resource(asset)
-            discard = self._remove(session, asset)
+            discard = self.remove_within(session, asset)
             outbox.record(session, environment_id=env.id, notification_type="delete",
                           payload={"resources": [resource]}, api_key=env.api_key,
                           asset_id=resource["asset_id"], notification_url=notification_url)
@@ -79,7 +79,7 @@ class Lifecycle:
             if asset is None or asset.placeholder:
                 return {"result": "not found"}
             resource = event_resource(asset)
-            discard = self._remove(session, asset)
+            discard = self.remove_within(session, asset)
             outbox.record(session, environment_id=env.id, notification_type="delete",
                           payload={"resources": [resource]}, api_key=env.api_key, asset_id=resource["asset_id"])
         self._discard(discard)
