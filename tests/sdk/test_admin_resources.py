@@ -121,3 +121,15 @@ def test_bulk_deletes_and_restore(server, files):
     assert restored[kept]["etag"] == first["etag"]
     assert httpx.get(restored[kept]["url"]).content == files["png"].read_bytes()
     assert cloudinary.api.restore([f"{prefix}/never"])[f"{prefix}/never"] == {"error": "no_backup"}
+
+
+def test_usage_reports_objects_storage_and_limits(files):
+    cloudinary.uploader.upload(str(files["png"]), public_id=f"usage/{time.time_ns()}")
+    report = cloudinary.api.usage()
+    assert report["objects"]["usage"] > 0 and report["storage"]["usage"] > 0
+    assert report["media_limits"]["image_max_size_bytes"] == 10 * 1024 * 1024
+    assert report.rate_limit_allowed > 0
+    dated = cloudinary.api.usage(date="01-11-2026")
+    assert dated["date_requested"] == "01-11-2026"
+    with pytest.raises(BadRequest):
+        cloudinary.api.usage(date="2026-11-01")

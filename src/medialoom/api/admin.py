@@ -6,6 +6,7 @@ Every Admin response carries the ``X-FeatureRateLimit-*`` headers the SDKs read.
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.responses import Response
 from medialoom.api.params import read_params
 from medialoom.api.responses import CloudinaryJSON
 from medialoom.assets.codecs import parse_bool
+from medialoom.assets.usage import usage
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.auth.requests import check_basic_auth
 from medialoom.errors import BadRequest
@@ -49,6 +51,20 @@ async def admin_call(request: Request, cloud: str) -> tuple[Services, Environmen
 async def ping(cloud: str, request: Request) -> Response:
     await admin_call(request, cloud)
     return admin_json({"status": "ok"})
+
+
+@router.get("/v1_1/{cloud}/usage")
+async def usage_today(cloud: str, request: Request) -> Response:
+    services, env, _ = await admin_call(request, cloud)
+    return admin_json(await run_in_threadpool(usage, services.db, services.settings, env))
+
+
+@router.get("/v1_1/{cloud}/usage/{date}")
+async def usage_on(cloud: str, date: str, request: Request) -> Response:
+    services, env, _ = await admin_call(request, cloud)
+    if not re.fullmatch(r"\d{2}-\d{2}-\d{4}", date):
+        raise BadRequest("Invalid date: use dd-mm-yyyy")
+    return admin_json(await run_in_threadpool(usage, services.db, services.settings, env, date))
 
 
 @router.get("/v1_1/{cloud}/config")
