@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from medialoom.assets.changes import context_change, merge_metadata
 from medialoom.assets.codecs import parse_key_values, parse_metadata, parse_tags
 from medialoom.assets.store import find_assets
 from medialoom.auth.environments import EnvironmentInfo
@@ -127,9 +128,7 @@ class Labels:
             assets = find_assets(session, env.id, resource_type, type_, public_ids)
             for asset in assets:
                 before = dict(asset.metadata_)
-                after = {**before, **values}
-                # An empty value clears the field, as on Cloudinary.
-                after = {key: value for key, value in after.items() if value not in ("", [], None)}
+                after = merge_metadata(before, values)
                 if after != before:
                     asset.metadata_ = after
                     asset.updated_at = utcnow()
@@ -141,11 +140,3 @@ class Labels:
                               notification_url=notification_url)
             return {"public_ids": [asset.public_id for asset in assets]}
 
-
-def context_change(before: dict[str, str], after: dict[str, str]) -> dict[str, list[dict[str, str]]]:
-    return {
-        "added": [{"name": key, "value": value} for key, value in after.items() if key not in before],
-        "removed": [{"name": key, "value": value} for key, value in before.items() if key not in after],
-        "updated": [{"name": key, "value": value} for key, value in after.items()
-                    if key in before and before[key] != value],
-    }

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from medialoom.assets.codecs import parse_key_values, parse_metadata, parse_tags
-from medialoom.assets.labels import context_change
+from medialoom.assets.changes import apply_labels, emitter
 from medialoom.assets.naming import normalize_folder
 from medialoom.assets.serialize import delivery_url, iso, resource_json
 from medialoom.assets.store import get_asset
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.db.session import Database, utcnow
 from medialoom.errors import BadRequest
-from medialoom.events import outbox
 
 UPDATE_PARAMS = frozenset({"tags", "context", "metadata", "moderation_status", "display_name", "asset_folder",
                            "notification_url", "batch_id", "clear_invalid", "unique_display_name"})
@@ -33,32 +31,9 @@ def update(db: Database, env: EnvironmentInfo, resource_type: str, type_: str, p
         asset = get_asset(session, env.id, resource_type, type_, public_id)
         now = utcnow()
         base = {"asset_id": asset.asset_id, "resource_type": asset.resource_type, "type": asset.type}
+        emit = emitter(session, env, asset, notification_url)
+        apply_labels(asset, values, emit)
 
-        def emit(kind: str, payload: dict[str, Any]) -> None:
-            outbox.record(session, environment_id=env.id, notification_type=kind, payload=payload,
-                          api_key=env.api_key, asset_id=asset.asset_id, notification_url=notification_url)
-
-        if "tags" in values:
-            before, after = list(asset.tags), parse_tags(values["tags"])
-            if before != after:
-                asset.tags = after
-                emit("resource_tags_changed", {"resources": [{**base, "public_id": asset.public_id,
-                     "added": [t for t in after if t not in before],
-                     "removed": [t for t in before if t not in after], "updated": []}]})
-        if "context" in values:
-            before_ctx, after_ctx = dict(asset.context), parse_key_values(values["context"])
-            if before_ctx != after_ctx:
-                asset.context = after_ctx
-                emit("resource_context_changed", {"resources": {asset.public_id: {
-                    **base, **context_change(before_ctx, after_ctx)}}})
-        if "metadata" in values:
-            before_md = dict(asset.metadata_)
-            after_md = {k: v for k, v in {**before_md, **parse_metadata(values["metadata"])}.items()
-                        if v not in ("", [], None)}
-            if before_md != after_md:
-                asset.metadata_ = after_md
-                emit("resource_metadata_changed", {"resources": {asset.public_id: {
-                    **base, "previous_metadata": before_md, "new_metadata": after_md}}})
         if values.get("display_name") is not None and values["display_name"] != asset.display_name:
             previous = asset.display_name
             asset.display_name = str(values["display_name"])

@@ -1,0 +1,66 @@
+"""Changing one asset's tags, context and metadata, with the event each change writes.
+
+Shared by ``explicit`` (Upload API) and ``update`` (Admin API), which accept the same three
+fields with the same meaning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from medialoom.assets.codecs import parse_key_values, parse_metadata, parse_tags
+from medialoom.auth.environments import EnvironmentInfo
+from medialoom.db.models import Asset
+from medialoom.events import outbox
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+def emitter(session: Session, env: EnvironmentInfo, asset: Asset, notification_url: str | None) -> Emit:
+    """Records events about ``asset`` in ``session``'s transaction."""
+    def emit(kind: str, payload: dict[str, Any]) -> None:
+        outbox.record(session, environment_id=env.id, notification_type=kind, payload=payload,
+                      api_key=env.api_key, asset_id=asset.asset_id, notification_url=notification_url)
+    return emit
+
+
+def context_change(before: dict[str, str], after: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    return {
+        "added": [{"name": key, "value": value} for key, value in after.items() if key not in before],
+        "removed": [{"name": key, "value": value} for key, value in before.items() if key not in after],
+        "updated": [{"name": key, "value": value} for key, value in after.items()
+                    if key in before and before[key] != value],
+    }
+
+
+def merge_metadata(before: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """New values win; an empty value clears the field, as on Cloudinary."""
+    return {key: value for key, value in {**before, **given}.items() if value not in ("", [], None)}
+
+
+def apply_labels(asset: Asset, values: dict[str, Any], emit: Emit) -> None:
+    """Replace tags and context and merge metadata when ``values`` names them."""
+    base = {"asset_id": asset.asset_id, "resource_type": asset.resource_type, "type": asset.type}
+    if "tags" in values:
+        before, after = list(asset.tags), parse_tags(values["tags"])
+        if before != after:
+            asset.tags = after
+            emit("resource_tags_changed", {"resources": [{**base, "public_id": asset.public_id,
+                 "added": [t for t in after if t not in before],
+                 "removed": [t for t in before if t not in after], "updated": []}]})
+    if "context" in values:
+        before_ctx, after_ctx = dict(asset.context), parse_key_values(values["context"])
+        if before_ctx != after_ctx:
+            asset.context = after_ctx
+            emit("resource_context_changed", {"resources": {asset.public_id: {
+                **base, **context_change(before_ctx, after_ctx)}}})
+    if "metadata" in values:
+        before_md = dict(asset.metadata_)
+        after_md = merge_metadata(before_md, parse_metadata(values["metadata"]))
+        if before_md != after_md:
+            asset.metadata_ = after_md
+            emit("resource_metadata_changed", {"resources": {asset.public_id: {
+                **base, "previous_metadata": before_md, "new_metadata": after_md}}})
