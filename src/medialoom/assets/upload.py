@@ -17,6 +17,7 @@ from medialoom.assets.incoming import IncomingFile
 from medialoom.assets.naming import extension_of, filename_stem, resolve_naming
 from medialoom.assets.options import UploadOptions
 from medialoom.assets.serialize import upload_response
+from medialoom.assets.search_index import index_inserted, moderation_columns
 from medialoom.assets.store import (
     blob_key_for,
     find_asset,
@@ -149,6 +150,7 @@ class Uploader:
                 base_url: str) -> dict[str, Any]:  # noqa: ANN001
         now = utcnow()
         info = inspected.info
+        moderation = [{"kind": options.moderation, "status": "pending"}] if options.moderation else []
         # The columns every upload sets, new asset or overwrite.
         columns: dict[str, Any] = {
             "version_id": blob.version_id, "format": inspected.format, "bytes": blob.size,
@@ -158,7 +160,8 @@ class Uploader:
             "asset_folder": naming.asset_folder, "display_name": naming.display_name,
             "original_filename": filename_stem(filename) or ("stream" if not filename else filename),
             "tags": options.tags, "context": options.context, "metadata_": options.metadata,
-            "moderation": [{"kind": options.moderation, "status": "pending"}] if options.moderation else [],
+            "moderation": moderation,
+            **moderation_columns(moderation),
             "access_mode": options.access_mode, "placeholder": False,
             "notification_url": options.notification_url or None, "eager": options.eager,
             "uploaded_at": now, "updated_at": now,
@@ -201,7 +204,9 @@ class Uploader:
         }
         table_values = {("metadata" if key == "metadata_" else key): value for key, value in values.items()}
         result = session.connection().execute(Asset.__table__.insert(), table_values)
-        return Asset(id=result.inserted_primary_key[0], **values)
+        asset = Asset(id=result.inserted_primary_key[0], **values)
+        index_inserted(session, asset)
+        return asset
 
     @staticmethod
     def _replace(session, asset: Asset, columns: dict[str, Any], backup: bool, now) -> str | None:  # noqa: ANN001

@@ -1,8 +1,12 @@
 """The relational model. One set of tables for SQLite (embedded) and PostgreSQL (scaled out).
 
 Lists and maps that the API returns whole (tags, context, metadata, moderation) are JSON
-columns; the search issue adds indexes over them. Blob keys are derived from ids, never from
-user-supplied names.
+columns; ``asset_labels`` repeats tags, context and metadata as rows so that search can use an
+index. Blob keys are derived from ids, never from user-supplied names.
+
+Names that search matches by prefix are compared byte-wise: PostgreSQL gets the "C" collation
+for them (SQLite compares bytes already), so ``x >= 'ab' AND x < 'ac'`` is a prefix test that
+an index answers.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def ByteOrderedString(length: int) -> String:
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -48,13 +56,17 @@ class Asset(Base):
     __table_args__ = (
         UniqueConstraint("environment_id", "resource_type", "type", "public_id", name="uq_asset_identity"),
         Index("ix_assets_env_created", "environment_id", "created_at"),
-        Index("ix_assets_env_folder", "environment_id", "asset_folder"),
+        Index("ix_assets_env_folder_created", "environment_id", "asset_folder", "created_at"),
+        Index("ix_assets_env_public_id", "environment_id", "public_id"),
+        Index("ix_assets_env_uploaded", "environment_id", "uploaded_at"),
+        Index("ix_assets_env_bytes", "environment_id", "bytes"),
+        Index("ix_assets_env_moderation", "environment_id", "moderation_kind", "moderation_status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
     asset_id: Mapped[str] = mapped_column(String(32), unique=True)
-    public_id: Mapped[str] = mapped_column(String(1024))
+    public_id: Mapped[str] = mapped_column(ByteOrderedString(1024))
     resource_type: Mapped[str] = mapped_column(String(8))
     type: Mapped[str] = mapped_column(String(16))
     format: Mapped[str] = mapped_column(String(16), default="")
@@ -67,13 +79,16 @@ class Asset(Base):
     duration: Mapped[float | None] = mapped_column(Float)
     etag: Mapped[str] = mapped_column(String(32), default="")
     blob_key: Mapped[str] = mapped_column(String(256), default="")
-    asset_folder: Mapped[str] = mapped_column(String(1024), default="")
+    asset_folder: Mapped[str] = mapped_column(ByteOrderedString(1024), default="")
     display_name: Mapped[str] = mapped_column(String(1024), default="")
     original_filename: Mapped[str | None] = mapped_column(String(1024))
     tags: Mapped[list] = mapped_column(default=list)
     context: Mapped[dict] = mapped_column(default=dict)
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
     moderation: Mapped[list] = mapped_column(default=list)
+    # The latest entry of ``moderation``, as columns so listings and search can use an index.
+    moderation_kind: Mapped[str | None] = mapped_column(String(32))
+    moderation_status: Mapped[str | None] = mapped_column(String(16))
     access_mode: Mapped[str] = mapped_column(String(16), default="public")
     backup: Mapped[bool] = mapped_column(Boolean, default=False)
     # A destroyed asset that had backups stays as a placeholder so it can be restored.
@@ -177,3 +192,70 @@ class DeleteToken(Base):
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
     asset_pk: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime]
+
+
+class AssetLabel(Base):
+    """One searchable value of an asset: a tag, a context value or a metadata value.
+
+    ``field`` is ``tags``, ``context.<key>`` or ``metadata.<field id>`` for the exact value, and
+    the same name prefixed with ``~`` for each lower-cased word of it (what ``tags:cat``
+    matches). Rewritten whenever the asset's tags, context or metadata change.
+    """
+
+    __tablename__ = "asset_labels"
+    __table_args__ = (Index("ix_asset_labels_lookup", "environment_id", "field", "value", "asset_pk"),)
+
+    asset_pk: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
+    field: Mapped[str] = mapped_column(ByteOrderedString(300), primary_key=True)
+    value: Mapped[str] = mapped_column(ByteOrderedString(512), primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+
+
+class Folder(Base):
+    """An asset folder. Created explicitly or when an asset is placed in it."""
+
+    __tablename__ = "folders"
+    __table_args__ = (UniqueConstraint("environment_id", "path", name="uq_folder_path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(ByteOrderedString(1024))
+    external_id: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime]
+
+
+class MetadataField(Base):
+    """A structured metadata field definition, stored in the Admin API's own shape."""
+
+    __tablename__ = "metadata_fields"
+    __table_args__ = (UniqueConstraint("environment_id", "external_id", name="uq_metadata_field"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    definition: Mapped[dict]
+    created_at: Mapped[datetime]
+
+
+class MetadataRule(Base):
+    """A conditional metadata rule, stored in the Admin API's own shape."""
+
+    __tablename__ = "metadata_rules"
+    __table_args__ = (UniqueConstraint("environment_id", "external_id", name="uq_metadata_rule"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    definition: Mapped[dict]
+    created_at: Mapped[datetime]
+
+
+class RateWindow(Base):
+    """Admin API calls counted per environment and window, shared by every server process."""
+
+    __tablename__ = "rate_windows"
+
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
