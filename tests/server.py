@@ -46,6 +46,22 @@ class RunningServer:
         finally:
             engine.dispose()
 
+    def execute(self, sql: str, **params: object) -> None:
+        """Change the server's database behind its back (only to set up what the API cannot,
+        such as assets uploaded years ago)."""
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.database_url)
+        try:
+            with engine.begin() as connection:
+                connection.execute(text(sql), params)
+        finally:
+            engine.dispose()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
     @property
     def cloudinary_url(self) -> str:
         host = self.base_url.split("://", 1)[1]

@@ -34,9 +34,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     app = FastAPI(title="medialoom", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.services = services
-    app.include_router(upload.router)
+    # Admin routes first: "POST /v1_1/{cloud}/resources/search" would otherwise look like an
+    # Upload API call for a resource type named "resources".
     app.include_router(admin.router)
     app.include_router(resources.router)
+    app.include_router(upload.router)
     app.router.routes.append(Route("/{cloud}/{resource_type}/{type}/{rest:path}", deliver, methods=["GET", "HEAD"]))
 
     @app.exception_handler(ApiError)

@@ -21,6 +21,7 @@ from medialoom.db import migrate
 from medialoom.db.session import Database
 from medialoom.errors import NotFound
 from medialoom.net.addresses import AllowList
+from medialoom.search.service import Search
 from medialoom.storage import BlobStore, open_blob_store
 
 
@@ -37,6 +38,7 @@ class Services:
     presets: Presets
     catalog: Catalog
     bulk: Bulk
+    search: Search
     outbound_allow: AllowList
 
     @property
@@ -77,6 +79,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         presets=Presets(db),
         catalog=Catalog(db),
         bulk=Bulk(lifecycle),
+        search=Search(db),
         outbound_allow=AllowList.parse(settings.outbound_allow_list),
     )
 

@@ -31,6 +31,13 @@ async def resource_types(cloud: str, request: Request) -> Response:
     return admin_json({"resource_types": list(RESOURCE_TYPES)})
 
 
+@router.post("/v1_1/{cloud}/resources/search")
+@router.get("/v1_1/{cloud}/resources/search")
+async def search(cloud: str, request: Request) -> Response:
+    services, env, values = await admin_call(request, cloud)
+    return admin_json(await run_in_threadpool(services.search.resources, env, values, services.base_url))
+
+
 @router.get("/v1_1/{cloud}/tags/{resource_type}")
 async def list_tags(cloud: str, resource_type: str, request: Request) -> Response:
     services, env, values = await admin_call(request, cloud)
