@@ -17,6 +17,8 @@ import httpx
 import pytest
 from cloudinary.exceptions import BadRequest
 from cloudinary.search import Search
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.sdk.conftest import make_image
 from tests.sdk.helpers import basic_auth
@@ -267,3 +269,18 @@ def test_cursor_of_another_sort_is_refused(library):
     cursor = Search().expression(f"tags={run}").max_results(2).execute()["next_cursor"]
     with pytest.raises(BadRequest, match="next_cursor"):
         Search().expression(f"tags={run}").sort_by("public_id", "asc").next_cursor(cursor).execute()
+
+
+_PIECES = st.sampled_from(["tags", "bytes", "width", "created_at", "folder", "context.k", "metadata.m", "public_id",
+                           "aspect_ratio", ":", "=", ">", "<=", "(", ")", "[", "]", "{", "}", " TO ", " AND ",
+                           " OR ", "NOT ", "-", '"', "\\", "*", "1d", "2mb", "4:3", "x", "2024-01-01", " ", "\u00e9"])
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_PIECES, max_size=14).map("".join))
+def test_the_server_answers_any_expression_with_results_or_a_400(server, library, expression):
+    response = httpx.post(f"{server.base_url}/v1_1/{server.cloud_name}/resources/search",
+                          json={"expression": expression, "max_results": 5}, headers=basic_auth(server))
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert "Invalid search expression" in response.json()["error"]["message"]
