@@ -80,6 +80,9 @@ class Database:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Reads through a shared memory map instead of a read() per page: searches that
+            # visit thousands of rows by id spend most of their time on page reads otherwise.
+            cursor.execute("PRAGMA mmap_size=1073741824")
             cursor.close()
 
         @event.listens_for(engine, "begin")
