@@ -97,6 +97,7 @@ def _insert_sqlite(db: Database, assets: list[dict], labels: list[tuple], folder
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
+        cursor.execute("BEGIN")  # the server's connections run in autocommit mode
         marks = ", ".join("?" for _ in _ASSET_COLUMNS)
         cursor.executemany(f"INSERT INTO assets ({', '.join(_ASSET_COLUMNS)}) VALUES ({marks})",
                            [_row(asset, False) for asset in assets])

@@ -7,13 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.routing import Route
 
-from medialoom.api import admin, resources, upload
+from medialoom.api import admin, folders, resources, upload
 from medialoom.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from medialoom.api.responses import error_response
+from medialoom.api.responses import CloudinaryJSON, error_response
 from medialoom.config import Settings
 from medialoom.delivery.originals import deliver
 from medialoom.errors import ApiError, BadRequest
@@ -38,12 +39,19 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # Upload API call for a resource type named "resources".
     app.include_router(admin.router)
     app.include_router(resources.router)
+    app.include_router(folders.router)
     app.include_router(upload.router)
     app.router.routes.append(Route("/{cloud}/{resource_type}/{type}/{rest:path}", deliver, methods=["GET", "HEAD"]))
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> Response:
         return error_response(error)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException) -> Response:
+        # Unknown paths and methods answer in Cloudinary's shape too, so the SDKs raise.
+        return CloudinaryJSON({"error": {"message": str(error.detail)}}, status_code=error.status_code,
+                              headers=getattr(error, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, error: RequestValidationError) -> Response:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from medialoom.assets.bulk import Bulk
 from medialoom.assets.catalog import Catalog
 from medialoom.assets.chunked import ChunkedUploads
+from medialoom.assets.folders import Folders
 from medialoom.assets.labels import Labels
 from medialoom.assets.lifecycle import Lifecycle
 from medialoom.assets.presets import Presets
@@ -39,6 +40,7 @@ class Services:
     catalog: Catalog
     bulk: Bulk
     search: Search
+    folders: Folders
     outbound_allow: AllowList
 
     @property
@@ -80,6 +82,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         catalog=Catalog(db),
         bulk=Bulk(lifecycle),
         search=Search(db),
+        folders=Folders(db),
         outbound_allow=AllowList.parse(settings.outbound_allow_list),
     )
 

@@ -86,6 +86,28 @@ COLUMNS: dict[str, Column] = {
 }
 LABEL_FIELDS = {"tags": "tags", "tag": "tags"}
 LABEL_NAMESPACES = ("context", "metadata")
+SORT_FIELDS = ("created_at", "uploaded_at", "updated_at", "last_updated", "public_id", "display_name", "filename",
+               "folder", "asset_folder", "format", "resource_type", "type", "bytes", "width", "height", "pixels",
+               "aspect_ratio", "duration", "version")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What a search reads: its fields, the columns free terms look into, whether label rows
+    (tags, context, metadata) exist, and what it may sort by. The table is always ``a``."""
+
+    columns: dict[str, Column]
+    free_text: tuple[str, ...]
+    labels: bool
+    sort_fields: tuple[str, ...]
+
+
+ASSETS = Schema(COLUMNS, ("a.public_id", "a.display_name"), True, SORT_FIELDS)
+_FOLDER_NAME = Column("name", "substr(a.path, length(rtrim(a.path, replace(a.path, '/', ''))) + 1)",
+                      "regexp_replace(a.path, '^.*/', '')")
+FOLDERS = Schema({"name": _FOLDER_NAME, "path": Column("folder", "a.path"), "external_id": Column("name", "a.external_id"),
+                  "created_at": Column("date", "a.created_at")},
+                 ("a.path",), False, ("name", "path", "created_at", "external_id"))
 
 
 @dataclass
@@ -95,7 +117,8 @@ class Compiled:
 
 
 class _Builder:
-    def __init__(self, dialect: str, now: datetime, environment_param: str) -> None:
+    def __init__(self, schema: Schema, dialect: str, now: datetime, environment_param: str) -> None:
+        self.schema = schema
         self.dialect = dialect
         self.now = now
         self.env = environment_param
@@ -132,17 +155,19 @@ class _Builder:
             return "TRUE"
         word = clip(value.text.lower())
         pattern = self.bind("%" + _like_escape(word) + "%")
-        labels = self.labels_in(self._prefix_test("l.field", TOKEN_PREFIX), self._text_test("l.value", word, value.prefix))
-        return (f"(lower(a.public_id) LIKE {pattern} ESCAPE '\\' OR lower(a.display_name) LIKE {pattern} "
-                f"ESCAPE '\\' OR {labels})")
+        tests = [f"lower({sql}) LIKE {pattern} ESCAPE '\\'" for sql in self.schema.free_text]
+        if self.schema.labels:
+            tests.append(self.labels_in(self._prefix_test("l.field", TOKEN_PREFIX),
+                                        self._text_test("l.value", word, value.prefix)))
+        return "(" + " OR ".join(tests) + ")"
 
     # -- one field --------------------------------------------------------------------------
 
     def match(self, node: ex.Match) -> str:
         name = node.field
-        if name in COLUMNS:
-            return self.column_match(COLUMNS[name], node)
-        label = self.label_field(name)
+        if name in self.schema.columns:
+            return self.column_match(self.schema.columns[name], node)
+        label = self.label_field(name) if self.schema.labels else None
         if label is not None:
             return self.label_match(label, node)
         return "FALSE"
@@ -300,19 +325,14 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def compile_expression(node: ex.Node | None, *, dialect: str, now: datetime,
+def compile_expression(node: ex.Node | None, *, dialect: str, now: datetime, schema: Schema = ASSETS,
                        environment_param: str = ":env") -> Compiled:
     """The WHERE condition for ``node`` (TRUE for an empty expression)."""
-    builder = _Builder(dialect, now, environment_param)
+    builder = _Builder(schema, dialect, now, environment_param)
     return Compiled("TRUE" if node is None else builder.node(node), builder.params)
 
 
 # -- sorting and paging -----------------------------------------------------------------------
-
-SORT_FIELDS = ("created_at", "uploaded_at", "updated_at", "last_updated", "public_id", "display_name", "filename",
-               "folder", "asset_folder", "format", "resource_type", "type", "bytes", "width", "height", "pixels",
-               "aspect_ratio", "duration", "version")
-
 
 @dataclass(frozen=True)
 class SortKey:
@@ -321,18 +341,18 @@ class SortKey:
     descending: bool
 
 
-def compile_sort(sort_by: list[tuple[str, str]], *, dialect: str) -> list[SortKey]:
+def compile_sort(sort_by: list[tuple[str, str]], *, dialect: str, schema: Schema = ASSETS) -> list[SortKey]:
     """ORDER BY keys for ``[(field, "asc"|"desc")]``, ending with the row id so that the
     order is total and a cursor can resume after any row. Empty means ``created_at desc``."""
     keys: list[SortKey] = []
     for name, direction in sort_by or [("created_at", "desc")]:
         if name in ("score", "relevance"):
             continue  # no relevance ranking here: results keep the remaining order
-        if name not in SORT_FIELDS:
-            raise ValueError(f"Cannot sort by {name!r}: use one of {', '.join(SORT_FIELDS)}")
+        if name not in schema.sort_fields:
+            raise ValueError(f"Cannot sort by {name!r}: use one of {', '.join(schema.sort_fields)}")
         if direction not in ("asc", "desc"):
             raise ValueError(f"Sort direction for {name!r} must be asc or desc")
-        column = COLUMNS[name]
+        column = schema.columns[name]
         sql = column.sql(dialect)
         if column.kind in ("number", "ratio"):
             sql = f"COALESCE({sql}, -1)"  # raw files have no width; keep the order total

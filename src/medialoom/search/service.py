@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import load_only
 
-from medialoom.assets.serialize import resource_json
+from medialoom.assets.serialize import iso, resource_json
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.db.models import Asset
 from medialoom.db.session import Database
@@ -134,28 +134,53 @@ class Search:
     def dialect(self) -> str:
         return compiler.POSTGRESQL if self.db.engine.dialect.name == "postgresql" else compiler.SQLITE
 
-    def statements(self, env: EnvironmentInfo, request: SearchRequest) -> Statements:
+    def statements(self, env: EnvironmentInfo, request: SearchRequest, schema: compiler.Schema = compiler.ASSETS,
+                   *, table: str = "assets", selected: str = "") -> Statements:
         """The SQL one search runs (also what the benchmark and the plan test EXPLAIN)."""
         try:
             where = compiler.compile_expression(parse(request.expression), dialect=self.dialect,
-                                                now=datetime.now(UTC))
-            keys = compiler.compile_sort(request.sort, dialect=self.dialect)
+                                                now=datetime.now(UTC), schema=schema)
+            keys = compiler.compile_sort(request.sort, dialect=self.dialect, schema=schema)
         except ExpressionError as error:
             raise BadRequest(f"Invalid search expression: {error}") from None
         except ValueError as error:
             raise BadRequest(str(error)) from None
-        condition = f"a.environment_id = :env AND a.placeholder = FALSE AND {where.sql}"
+        live = " AND a.placeholder = FALSE" if table == "assets" else ""
+        condition = f"a.environment_id = :env{live} AND {where.sql}"
         params = {**where.params, "env": env.id}
         page_condition, page_params = condition, dict(params)
         if request.next_cursor:
             resume = compiler.after(keys, _decode_cursor(request.next_cursor, keys))
             page_condition += f" AND {resume.sql}"
             page_params.update(resume.params)
-        selected = ", ".join(f"{key.sql} AS k{i}" for i, key in enumerate(keys))
-        page = (f"SELECT {selected} FROM assets a WHERE {page_condition} "
+        # The sort values come last; the row id, last of all, is what the caller loads.
+        columns = ", ".join([*filter(None, [selected]), *(f"{key.sql} AS k{i}" for i, key in enumerate(keys))])
+        page = (f"SELECT {columns} FROM {table} a WHERE {page_condition} "
                 f"ORDER BY {compiler.order_by(keys)} LIMIT {request.max_results + 1}")
         return Statements(keys, condition, params, page, page_params,
-                          f"SELECT count(*) FROM assets a WHERE {condition}")
+                          f"SELECT count(*) FROM {table} a WHERE {condition}")
+
+    def folders(self, env: EnvironmentInfo, values: dict[str, Any]) -> dict[str, Any]:
+        """``POST folders/search``: the same language over folder names, paths and dates."""
+        started = time.perf_counter()
+        request = SearchRequest.parse({**values, "with_field": None, "fields": None, "aggregate": None})
+        if not request.sort:
+            request = replace(request, sort=[("path", "asc")])
+        sql = self.statements(env, request, compiler.FOLDERS, table="folders",
+                              selected="a.path AS path, a.external_id AS external_id, a.created_at AS created")
+        with self.db.read() as session:
+            rows = session.execute(_typed(sql.page, sql.page_params)).all()
+            total = session.execute(_typed(sql.count, sql.params)).scalar()
+        more = len(rows) > request.max_results
+        rows = rows[: request.max_results]
+        body: dict[str, Any] = {
+            "total_count": total, "time": round((time.perf_counter() - started) * 1000),
+            "folders": [{"name": row.path.rsplit("/", 1)[-1], "path": row.path, "external_id": row.external_id,
+                         "created_at": iso(_as_datetime(row.created))} for row in rows],
+        }
+        if more:
+            body["next_cursor"] = _encode_cursor(list(rows[-1])[3:], sql.keys)
+        return body
 
     def resources(self, env: EnvironmentInfo, values: dict[str, Any], base_url: str) -> dict[str, Any]:
         started = time.perf_counter()
@@ -263,6 +288,11 @@ def _aggregation(item: Any) -> tuple[str, list[compiler.Bucket]]:
         key = entry.get("key")
         buckets.append(compiler.Bucket(str(key) if key is not None else None, low, high))
     return item["type"], buckets
+
+
+def _as_datetime(value: Any) -> datetime:
+    """A timestamp read through plain SQL: SQLite hands back its stored text."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def _typed(sql: str, params: dict[str, Any]) -> Any:
