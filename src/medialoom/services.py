@@ -21,6 +21,7 @@ from medialoom.config import Settings
 from medialoom.db import migrate
 from medialoom.db.session import Database
 from medialoom.errors import NotFound
+from medialoom.metadata.service import Metadata
 from medialoom.net.addresses import AllowList
 from medialoom.search.service import Search
 from medialoom.storage import BlobStore, open_blob_store
@@ -41,6 +42,7 @@ class Services:
     bulk: Bulk
     search: Search
     folders: Folders
+    metadata: Metadata
     outbound_allow: AllowList
 
     @property
@@ -83,6 +85,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         bulk=Bulk(lifecycle),
         search=Search(db),
         folders=Folders(db),
+        metadata=Metadata(db),
         outbound_allow=AllowList.parse(settings.outbound_allow_list),
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 
+import cloudinary.api
 import cloudinary.utils
 import httpx
 
@@ -32,3 +33,20 @@ def basic_auth(server: RunningServer) -> dict[str, str]:
 
 def error_message(response: httpx.Response) -> str:
     return response.json()["error"]["message"]
+
+
+def ensure_metadata_fields(*definitions: dict) -> None:
+    """Define structured metadata fields the test needs (once per server)."""
+    from cloudinary.exceptions import NotFound
+
+    for definition in definitions:
+        try:
+            cloudinary.api.metadata_field_by_field_id(definition["external_id"])
+        except NotFound:
+            cloudinary.api.add_metadata_field(definition)
+
+
+SKU_FIELD = {"type": "string", "external_id": "sku", "label": "SKU"}
+COLORS_FIELD = {"type": "set", "external_id": "colors", "label": "Colors",
+                "datasource": {"values": [{"external_id": "red", "value": "Red"},
+                                          {"external_id": "blue", "value": "Blue"}]}}

@@ -8,7 +8,7 @@ import json
 import cloudinary.uploader
 import httpx
 
-from tests.sdk.helpers import post, sign
+from tests.sdk.helpers import SKU_FIELD, ensure_metadata_fields, post, sign
 from tests.server import start_server
 
 
@@ -55,6 +55,7 @@ def last_event_id(server) -> int:
 
 
 def test_every_change_writes_one_event(server, files):
+    ensure_metadata_fields(SKU_FIELD)
     start = last_event_id(server)
     uploaded = cloudinary.uploader.upload(str(files["png"]), public_id="events/pic",
                                           notification_url="https://hooks.example/upload")

@@ -15,7 +15,7 @@ import pytest
 from cloudinary.exceptions import BadRequest, Error, NotFound
 
 from tests.sdk.conftest import md5
-from tests.sdk.helpers import basic_auth
+from tests.sdk.helpers import COLORS_FIELD, SKU_FIELD, basic_auth, ensure_metadata_fields
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -162,6 +162,7 @@ def test_explicit_rename_destroy(files):
 
 
 def test_tags_context_and_metadata_calls(files):
+    ensure_metadata_fields(SKU_FIELD, COLORS_FIELD)
     ids = [unique("tagged/a"), unique("tagged/b")]
     for public_id in ids:
         cloudinary.uploader.upload(str(files["png"]), public_id=public_id, tags="base")

@@ -97,6 +97,7 @@ def test_any_input_compiles_or_is_a_clean_error(sqlite_db, text):
             assert compiled.sql
         # The SQLite SQL must also be valid SQL that runs.
         compiled = compile_expression(tree, dialect=SQLITE, now=NOW)
+        assert all(f":{name}" in compiled.sql for name in compiled.params), "every parameter is used"
         sqlite_db.execute(f"SELECT a.id FROM assets a WHERE {compiled.sql}", {**compiled.params, "env": 1}).fetchall()
     except ExpressionError:
         pass

@@ -6,6 +6,7 @@ Every Admin response carries the ``X-FeatureRateLimit-*`` headers the SDKs read.
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 import time
 from typing import Any
@@ -45,6 +46,26 @@ async def admin_call(request: Request, cloud: str) -> tuple[Services, Environmen
     params = await read_params(request, max_field_bytes=_MAX_ADMIN_BODY)
     await params.close()
     return services, env, params.values
+
+
+async def admin_document_call(request: Request, cloud: str) -> tuple[Services, EnvironmentInfo, dict[str, Any]]:
+    """For endpoints that take nested JSON documents (metadata fields and rules): the body
+    as sent, not flattened into form-style parameters."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        return await admin_call(request, cloud)
+    services: Services = request.app.state.services
+    env = services.environment(cloud)
+    check_basic_auth(env, request.headers.get("authorization"))
+    body = await request.body()
+    if len(body) > _MAX_ADMIN_BODY:
+        raise BadRequest("Request body is too large")
+    try:
+        document = json.loads(body) if body.strip() else {}
+    except ValueError:
+        raise BadRequest("Malformed JSON body") from None
+    if not isinstance(document, dict):
+        raise BadRequest("JSON body must be an object")
+    return services, env, document
 
 
 @router.get("/v1_1/{cloud}/ping")

@@ -15,6 +15,7 @@ from medialoom.assets.codecs import parse_key_values, parse_metadata, parse_tags
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.db.models import Asset
 from medialoom.events import outbox
+from medialoom.metadata.service import validated_metadata
 
 Emit = Callable[[str, dict[str, Any]], None]
 
@@ -36,13 +37,9 @@ def context_change(before: dict[str, str], after: dict[str, str]) -> dict[str, l
     }
 
 
-def merge_metadata(before: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """New values win; an empty value clears the field, as on Cloudinary."""
-    return {key: value for key, value in {**before, **given}.items() if value not in ("", [], None)}
-
-
-def apply_labels(asset: Asset, values: dict[str, Any], emit: Emit) -> None:
-    """Replace tags and context and merge metadata when ``values`` names them."""
+def apply_labels(session: Session, asset: Asset, values: dict[str, Any], emit: Emit) -> None:
+    """Replace tags and context and merge metadata when ``values`` names them. Metadata is
+    checked against the environment's fields and rules (an empty value clears a field)."""
     base = {"asset_id": asset.asset_id, "resource_type": asset.resource_type, "type": asset.type}
     if "tags" in values:
         before, after = list(asset.tags), parse_tags(values["tags"])
@@ -59,7 +56,8 @@ def apply_labels(asset: Asset, values: dict[str, Any], emit: Emit) -> None:
                 **base, **context_change(before_ctx, after_ctx)}}})
     if "metadata" in values:
         before_md = dict(asset.metadata_)
-        after_md = merge_metadata(before_md, parse_metadata(values["metadata"]))
+        after_md = validated_metadata(session, asset.environment_id, before_md, parse_metadata(values["metadata"]),
+                                      creating=False)
         if before_md != after_md:
             asset.metadata_ = after_md
             emit("resource_metadata_changed", {"resources": {asset.public_id: {

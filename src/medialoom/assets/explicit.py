@@ -21,7 +21,7 @@ def explicit(db: Database, env: EnvironmentInfo, resource_type: str, type_: str,
     notification_url = values.get("notification_url") or None
     with db.write() as session:
         asset = get_asset(session, env.id, resource_type, type_, public_id)
-        apply_labels(asset, values, emitter(session, env, asset, notification_url))
+        apply_labels(session, asset, values, emitter(session, env, asset, notification_url))
         if values.get("moderation"):
             kind = values["moderation"]
             if kind not in MODERATION_KINDS:

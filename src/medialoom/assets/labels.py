@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from medialoom.assets.changes import context_change, merge_metadata
+from medialoom.assets.changes import context_change
 from medialoom.assets.codecs import parse_key_values, parse_metadata, parse_tags
 from medialoom.assets.store import find_assets
 from medialoom.auth.environments import EnvironmentInfo
@@ -16,6 +16,7 @@ from medialoom.db.models import Asset
 from medialoom.db.session import Database, utcnow
 from medialoom.errors import BadRequest
 from medialoom.events import outbox
+from medialoom.metadata.service import validated_metadata
 
 TAG_COMMANDS = ("add", "remove", "replace", "remove_all", "set_exclusive")
 CONTEXT_COMMANDS = ("add", "remove_all")
@@ -128,7 +129,7 @@ class Labels:
             assets = find_assets(session, env.id, resource_type, type_, public_ids)
             for asset in assets:
                 before = dict(asset.metadata_)
-                after = merge_metadata(before, values)
+                after = validated_metadata(session, env.id, before, values, creating=False)
                 if after != before:
                     asset.metadata_ = after
                     asset.updated_at = utcnow()

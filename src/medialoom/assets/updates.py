@@ -32,7 +32,7 @@ def update(db: Database, env: EnvironmentInfo, resource_type: str, type_: str, p
         now = utcnow()
         base = {"asset_id": asset.asset_id, "resource_type": asset.resource_type, "type": asset.type}
         emit = emitter(session, env, asset, notification_url)
-        apply_labels(asset, values, emit)
+        apply_labels(session, asset, values, emit)
 
         if values.get("display_name") is not None and values["display_name"] != asset.display_name:
             previous = asset.display_name

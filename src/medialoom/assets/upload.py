@@ -32,6 +32,7 @@ from medialoom.db.models import Asset, AssetVersion, DeleteToken
 from medialoom.db.session import Database, utcnow
 from medialoom.errors import BadRequest, TooLarge
 from medialoom.events import outbox
+from medialoom.metadata.service import validated_metadata
 from medialoom.media.probe import InvalidMedia, MediaInfo, MediaRejected, probe
 from medialoom.storage import BlobStore
 
@@ -168,6 +169,8 @@ class Uploader:
         }
         discard_key: str | None = None
         with self.db.write() as session:
+            # A new version is checked like a new asset: defaults apply, mandatory fields must be set.
+            columns["metadata_"] = validated_metadata(session, env.id, {}, options.metadata, creating=True)
             existing_pk = find_asset_pk(session, *identity)
             if existing_pk is None:
                 asset = self._insert(session, env, identity, columns, options.backup, now)

@@ -269,6 +269,10 @@ class _Builder:
                 f"AND {field_test} AND {value_test})")
 
     def label_match(self, label: str, node: ex.Match) -> str:
+        if node.op in _COMPARISONS and label.startswith("metadata.") and not label.endswith("."):
+            numeric = self.metadata_number(label, node)
+            if numeric is not None:
+                return numeric
         words = node.op == ":"
         field_name = (TOKEN_PREFIX if words else "") + label
         if label.endswith("."):  # any key of context or metadata
@@ -277,9 +281,6 @@ class _Builder:
             field_test = f"l.field = {self.bind(field_name)}"
         value = node.value
         if node.op in _COMPARISONS:
-            numeric = self.metadata_number(label, node) if label.startswith("metadata.") else None
-            if numeric is not None:
-                return numeric
             return self.labels_in(field_test, f"l.value {_COMPARISONS[node.op]} {self.bind(clip(value.text))}")
         if value.prefix and not value.text:
             return self.labels_in(field_test, "TRUE")
