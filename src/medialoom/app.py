@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from medialoom.api import admin, folders, metadata, resources, upload
+from medialoom.api.admin import rate_limit_headers
 from medialoom.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from medialoom.api.responses import CloudinaryJSON, error_response
 from medialoom.config import Settings
@@ -46,7 +47,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> Response:
-        return error_response(error)
+        response = error_response(error)
+        response.headers.update(rate_limit_headers())
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> Response:

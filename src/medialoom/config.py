@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # How long a signed request stays valid either side of the server clock.
     signature_max_age_seconds: int = 3600
     delete_token_ttl_seconds: int = 600
+    # Admin API calls allowed per environment per hour (Cloudinary's plans allow 500-2000);
+    # past it the API answers 420 until the hour turns.
+    admin_rate_limit: int = 10_000
 
     @property
     def outbound_allow_list(self) -> list[str]:

@@ -17,6 +17,7 @@ from medialoom.assets.lifecycle import Lifecycle
 from medialoom.assets.presets import Presets
 from medialoom.assets.upload import Uploader
 from medialoom.auth.environments import EnvironmentInfo, Environments
+from medialoom.auth.rate_limits import AdminRateLimits
 from medialoom.config import Settings
 from medialoom.db import migrate
 from medialoom.db.session import Database
@@ -43,6 +44,7 @@ class Services:
     search: Search
     folders: Folders
     metadata: Metadata
+    rate_limits: AdminRateLimits
     outbound_allow: AllowList
 
     @property
@@ -86,6 +88,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         search=Search(db),
         folders=Folders(db),
         metadata=Metadata(db),
+        rate_limits=AdminRateLimits(db, settings.admin_rate_limit),
         outbound_allow=AllowList.parse(settings.outbound_allow_list),
     )
 

@@ -9,6 +9,7 @@ import email.utils
 import json
 import re
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,29 +21,48 @@ from medialoom.api.responses import CloudinaryJSON
 from medialoom.assets.codecs import parse_bool
 from medialoom.assets.usage import usage
 from medialoom.auth.environments import EnvironmentInfo
+from medialoom.auth.rate_limits import WINDOW_SECONDS, Budget
 from medialoom.auth.requests import check_basic_auth
-from medialoom.errors import BadRequest
+from medialoom.errors import BadRequest, RateLimited
 from medialoom.services import Services
 
 router = APIRouter()
 
-RATE_LIMIT = 5000
 _MAX_ADMIN_BODY = 1024 * 1024
+# The budget counted for this request, for the headers of its answer (success or error).
+_budget: ContextVar[Budget | None] = ContextVar("admin_budget", default=None)
+
+
+def rate_limit_headers() -> dict[str, str]:
+    budget = _budget.get()
+    if budget is None:
+        return {}
+    return {
+        "X-FeatureRateLimit-Limit": str(budget.limit),
+        "X-FeatureRateLimit-Remaining": str(budget.remaining),
+        "X-FeatureRateLimit-Reset": email.utils.formatdate(budget.reset_at, usegmt=True),
+    }
 
 
 def admin_json(body: Any) -> Response:
-    reset = email.utils.formatdate(time.time() // 3600 * 3600 + 3600, usegmt=True)
-    return CloudinaryJSON(body, headers={
-        "X-FeatureRateLimit-Limit": str(RATE_LIMIT),
-        "X-FeatureRateLimit-Remaining": str(RATE_LIMIT - 1),
-        "X-FeatureRateLimit-Reset": reset,
-    })
+    return CloudinaryJSON(body, headers=rate_limit_headers())
 
 
-async def admin_call(request: Request, cloud: str) -> tuple[Services, EnvironmentInfo, dict[str, Any]]:
+async def _authorize(request: Request, cloud: str) -> tuple[Services, EnvironmentInfo]:
     services: Services = request.app.state.services
     env = services.environment(cloud)
     check_basic_auth(env, request.headers.get("authorization"))
+    try:
+        _budget.set(await run_in_threadpool(services.rate_limits.take, env.id))
+    except RateLimited:
+        limit = services.rate_limits.limit
+        _budget.set(Budget(limit, 0, int(time.time()) // WINDOW_SECONDS * WINDOW_SECONDS + WINDOW_SECONDS))
+        raise
+    return services, env
+
+
+async def admin_call(request: Request, cloud: str) -> tuple[Services, EnvironmentInfo, dict[str, Any]]:
+    services, env = await _authorize(request, cloud)
     params = await read_params(request, max_field_bytes=_MAX_ADMIN_BODY)
     await params.close()
     return services, env, params.values
@@ -53,9 +73,7 @@ async def admin_document_call(request: Request, cloud: str) -> tuple[Services, E
     as sent, not flattened into form-style parameters."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         return await admin_call(request, cloud)
-    services: Services = request.app.state.services
-    env = services.environment(cloud)
-    check_basic_auth(env, request.headers.get("authorization"))
+    services, env = await _authorize(request, cloud)
     body = await request.body()
     if len(body) > _MAX_ADMIN_BODY:
         raise BadRequest("Request body is too large")
