@@ -133,3 +133,35 @@ def test_usage_reports_objects_storage_and_limits(files):
     assert dated["date_requested"] == "01-11-2026"
     with pytest.raises(BadRequest):
         cloudinary.api.usage(date="2026-11-01")
+
+
+def test_listings_by_asset_ids_folder_context_and_moderation(files):
+    run = f"lst{time.time_ns()}"
+    first = cloudinary.uploader.upload(str(files["png"]), public_id=f"{run}/a", asset_folder=f"{run}/box",
+                                       context={"shelf": "top"}, moderation="manual")
+    second = cloudinary.uploader.upload(str(files["png"]), public_id=f"{run}/b", asset_folder=f"{run}/box",
+                                        context={"shelf": "bottom"}, moderation="manual")
+    cloudinary.api.update(second["public_id"], moderation_status="rejected")
+
+    by_ids = cloudinary.api.resources_by_asset_ids([first["asset_id"], second["asset_id"]])
+    assert {item["public_id"] for item in by_ids["resources"]} == {first["public_id"], second["public_id"]}
+    one = cloudinary.api.resource_by_asset_id(first["asset_id"])
+    assert one["public_id"] == first["public_id"] and one["context"] == {"custom": {"shelf": "top"}}
+    with pytest.raises(NotFound):
+        cloudinary.api.resource_by_asset_id("0" * 32)
+    in_folder = cloudinary.api.resources_by_asset_folder(f"{run}/box", max_results=1)
+    assert len(in_folder["resources"]) == 1 and in_folder["next_cursor"]
+    top = cloudinary.api.resources_by_context("shelf", "top")
+    assert [item["public_id"] for item in top["resources"]] == [first["public_id"]]
+    shelved = {item["public_id"] for item in cloudinary.api.resources_by_context("shelf", max_results=500)["resources"]}
+    assert {first["public_id"], second["public_id"]} <= shelved
+    pending = cloudinary.api.resources_by_moderation("manual", "pending", max_results=500, moderations=True)
+    mine = [item for item in pending["resources"] if item["public_id"].startswith(run)]
+    assert [item["public_id"] for item in mine] == [first["public_id"]]
+    assert mine[0]["moderation_status"] == "pending"
+    rejected = cloudinary.api.resources_by_moderation("manual", "rejected", max_results=500)
+    assert second["public_id"] in {item["public_id"] for item in rejected["resources"]}
+    with pytest.raises(BadRequest):
+        cloudinary.api.resources_by_moderation("manual", "maybe")
+    with pytest.raises(BadRequest):
+        cloudinary.api.resources_by_context("")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from functools import partial
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -15,6 +18,7 @@ from medialoom.errors import NotFound
 router = APIRouter()
 
 RESOURCE_TYPES = ("image", "video", "raw")
+ASSET_ID = re.compile(r"^[0-9a-f]{32}$")
 DELIVERY_TYPES = ("upload", "private", "authenticated")
 
 
@@ -55,15 +59,29 @@ async def resources_by_tag(cloud: str, resource_type: str, tag: str, request: Re
 
 @router.get("/v1_1/{cloud}/resources/{resource_type}")
 async def resources_of_type(cloud: str, resource_type: str, request: Request) -> Response:
+    """Listing by type, and the other calls that share this URL shape: by asset folder, by
+    asset ids, and one resource by its asset id."""
     services, env, values = await admin_call(request, cloud)
-    _check(resource_type)
-    return admin_json(await run_in_threadpool(services.catalog.list, env, resource_type, None, values,
-                                              services.base_url))
+    catalog = services.catalog
+    if resource_type == "by_asset_folder":
+        call = partial(catalog.by_asset_folder, env, values, services.base_url)
+    elif resource_type == "by_asset_ids":
+        call = partial(catalog.by_asset_ids, env, values, services.base_url)
+    elif resource_type not in RESOURCE_TYPES and ASSET_ID.match(resource_type):
+        call = partial(catalog.resource_by_asset_id, env, resource_type, values, services.base_url)
+    else:
+        _check(resource_type)
+        call = partial(catalog.list, env, resource_type, None, values, services.base_url)
+    return admin_json(await run_in_threadpool(call))
 
 
 @router.get("/v1_1/{cloud}/resources/{resource_type}/{type_}")
 async def resources_of_delivery_type(cloud: str, resource_type: str, type_: str, request: Request) -> Response:
     services, env, values = await admin_call(request, cloud)
+    if type_ == "context":
+        _check(resource_type)
+        return admin_json(await run_in_threadpool(services.catalog.by_context, env, resource_type, values,
+                                                  services.base_url))
     _check(resource_type, type_)
     return admin_json(await run_in_threadpool(services.catalog.list, env, resource_type, type_, values,
                                               services.base_url))
@@ -72,6 +90,11 @@ async def resources_of_delivery_type(cloud: str, resource_type: str, type_: str,
 @router.get("/v1_1/{cloud}/resources/{resource_type}/{type_}/{public_id:path}")
 async def resource(cloud: str, resource_type: str, type_: str, public_id: str, request: Request) -> Response:
     services, env, values = await admin_call(request, cloud)
+    if type_ == "moderations" and public_id.count("/") == 1:
+        _check(resource_type)
+        kind, status = public_id.split("/")
+        return admin_json(await run_in_threadpool(services.catalog.by_moderation, env, resource_type, kind, status,
+                                                  values, services.base_url))
     _check(resource_type, type_)
     return admin_json(await run_in_threadpool(services.catalog.resource, env, resource_type, type_, public_id,
                                               values, services.base_url))

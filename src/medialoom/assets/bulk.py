@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from medialoom.assets.catalog import decode_cursor, encode_cursor, has_tag
+from medialoom.assets.catalog import decode_cursor, encode_cursor, has_label
 from medialoom.assets.codecs import parse_bool
 from medialoom.assets.lifecycle import Lifecycle
 from medialoom.assets.serialize import event_resource, resource_json
@@ -58,7 +58,7 @@ class Bulk:
             escaped = str(prefix).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(Asset.public_id.like(f"{escaped}%", escape="\\"))
         elif tag is not None:
-            query = query.where(has_tag(self.db, tag))
+            query = query.where(has_label("tags", tag))
         if values.get("next_cursor"):
             query = query.where(Asset.id > decode_cursor(str(values["next_cursor"])))
         deleted: dict[str, str] = {public_id: "not_found" for public_id in public_ids}

@@ -10,17 +10,18 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import cast, exists, func, literal_column, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import select
 from sqlalchemy.sql import Select
 
 from medialoom.assets.codecs import parse_bool
+from medialoom.assets.naming import normalize_folder
 from medialoom.assets.serialize import resource_json
 from medialoom.assets.store import find_asset
 from medialoom.auth.environments import EnvironmentInfo
-from medialoom.db.models import Asset, AssetVersion
+from medialoom.db.models import Asset, AssetLabel, AssetVersion
 from medialoom.db.session import Database
 from medialoom.errors import BadRequest, NotFound
+from medialoom.search.labels import clip
 
 DEFAULT_MAX_RESULTS = 10
 LIMIT_MAX_RESULTS = 500
@@ -70,12 +71,11 @@ def decode_cursor(cursor: str) -> int:
         raise BadRequest("Invalid next_cursor") from error
 
 
-def has_tag(database: Database, tag: str):  # noqa: ANN201 - a SQL expression
-    """Whether an asset's JSON tag list contains ``tag`` (the search issue adds an index)."""
-    if database.is_sqlite:
-        each = func.json_each(Asset.tags).table_valued("value")
-        return exists(select(literal_column("1")).select_from(each).where(each.c.value == tag))
-    return func.jsonb_exists(cast(Asset.tags, JSONB), tag)
+def has_label(field: str, value: str):  # noqa: ANN202 - a SQL expression
+    """Assets with a label row ``field = value`` (an index lookup; see search.labels)."""
+    return Asset.id.in_(select(AssetLabel.asset_pk).where(
+        AssetLabel.environment_id == Asset.environment_id, AssetLabel.field == field,
+        AssetLabel.value == clip(value)))
 
 
 class Catalog:
@@ -123,7 +123,57 @@ class Catalog:
     def by_tag(self, env: EnvironmentInfo, resource_type: str, tag: str, values: dict[str, Any],
                base_url: str) -> dict[str, Any]:
         options = ListingOptions.parse(values)
-        return self._page(env, self._base(env, resource_type).where(has_tag(self.db, tag)), options, base_url)
+        return self._page(env, self._base(env, resource_type).where(has_label("tags", tag)), options, base_url)
+
+    def by_context(self, env: EnvironmentInfo, resource_type: str, values: dict[str, Any],
+                   base_url: str) -> dict[str, Any]:
+        options = ListingOptions.parse(values)
+        key = values.get("key")
+        if not key or not isinstance(key, str):
+            raise BadRequest("Missing required parameter - key")
+        value = values.get("value")
+        if value:
+            condition = has_label(f"context.{key}", str(value))
+        else:
+            condition = Asset.id.in_(select(AssetLabel.asset_pk).where(
+                AssetLabel.environment_id == env.id, AssetLabel.field == f"context.{key}"))
+        return self._page(env, self._base(env, resource_type).where(condition), options, base_url)
+
+    def by_moderation(self, env: EnvironmentInfo, resource_type: str, kind: str, status: str,
+                      values: dict[str, Any], base_url: str) -> dict[str, Any]:
+        if status not in ("pending", "approved", "rejected"):
+            raise BadRequest("Moderation status must be pending, approved or rejected")
+        options = ListingOptions.parse(values)
+        query = self._base(env, resource_type).where(Asset.moderation_kind == kind, Asset.moderation_status == status)
+        return self._page(env, query, options, base_url)
+
+    def by_asset_folder(self, env: EnvironmentInfo, values: dict[str, Any], base_url: str) -> dict[str, Any]:
+        options = ListingOptions.parse(values)
+        folder = normalize_folder(str(values.get("asset_folder") or ""), "Asset folder")
+        query = select(Asset).where(Asset.environment_id == env.id, Asset.placeholder.is_(False),
+                                    Asset.asset_folder == folder)
+        return self._page(env, query, options, base_url)
+
+    def by_asset_ids(self, env: EnvironmentInfo, values: dict[str, Any], base_url: str) -> dict[str, Any]:
+        options = ListingOptions.parse(values)
+        raw = values.get("asset_ids")
+        ids = raw if isinstance(raw, list) else ([raw] if raw else [])
+        if not ids:
+            raise BadRequest("Missing required parameter - asset_ids")
+        if len(ids) > 100:
+            raise BadRequest("Too many asset_ids (maximum is 100)")
+        query = select(Asset).where(Asset.environment_id == env.id, Asset.placeholder.is_(False),
+                                    Asset.asset_id.in_(ids))
+        return self._page(env, query, options, base_url)
+
+    def resource_by_asset_id(self, env: EnvironmentInfo, asset_id: str, values: dict[str, Any],
+                             base_url: str) -> dict[str, Any]:
+        with self.db.read() as session:
+            found = session.execute(select(Asset.resource_type, Asset.type, Asset.public_id).where(
+                Asset.environment_id == env.id, Asset.asset_id == asset_id)).first()
+        if found is None:
+            raise NotFound(f"Resource not found - {asset_id}")
+        return self.resource(env, *found, values, base_url)
 
     def resource(self, env: EnvironmentInfo, resource_type: str, type_: str, public_id: str,
                  values: dict[str, Any], base_url: str) -> dict[str, Any]:
@@ -148,12 +198,19 @@ class Catalog:
             raise BadRequest(f"max_results must be a number from 1 to {LIMIT_MAX_RESULTS}")
         prefix = str(values.get("prefix") or "")
         after = values.get("next_cursor") or ""
+        limit = int(raw)
+        # Distinct tag rows in index order; the join keeps those of this resource type.
+        query = (select(AssetLabel.value).distinct()
+                 .join(Asset, Asset.id == AssetLabel.asset_pk)
+                 .where(AssetLabel.environment_id == env.id, AssetLabel.field == "tags",
+                        Asset.resource_type == resource_type, AssetLabel.value > after)
+                 .order_by(AssetLabel.value).limit(limit + 1))
+        if prefix:
+            query = query.where(AssetLabel.value >= prefix, AssetLabel.value < prefix + "\U0010ffff")
         with self.db.read() as session:
-            lists = session.scalars(select(Asset.tags).where(
-                Asset.environment_id == env.id, Asset.resource_type == resource_type)).all()
-        names = sorted({tag for tags in lists for tag in tags if tag.startswith(prefix) and tag > after})
-        body: dict[str, Any] = {"tags": names[:int(raw)]}
-        if len(names) > int(raw):
-            body["next_cursor"] = names[int(raw) - 1]
+            names = list(session.scalars(query))
+        body: dict[str, Any] = {"tags": names[:limit]}
+        if len(names) > limit:
+            body["next_cursor"] = names[limit - 1]
         return body
 
