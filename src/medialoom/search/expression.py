@@ -19,6 +19,7 @@ date, a tag) depends on the field, which is the compiler's business. Pure: no I/
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
 
@@ -224,13 +225,7 @@ class _Parser:
         start = self.pos
         char = self.peek()
         if char == "(":
-            self.pos += 1
-            node = self.parse_or(depth + 1)
-            self.skip_space()
-            if self.peek() != ")":
-                raise ExpressionError("Expected ')'", self.pos)
-            self.pos += 1
-            return node
+            return self.parenthesized(lambda: self.parse_or(depth + 1))
         if char == ")":
             raise ExpressionError("Unexpected ')'", self.pos)
         if self.looking_at_keyword(*KEYWORDS):
@@ -247,6 +242,15 @@ class _Parser:
         if word.prefix or not word.text or not set(word.text) <= _FIELD_CHARS:
             raise ExpressionError("Expected a field name before the operator", start)
         return self.parse_field_value(word.text, op, depth)
+
+    def parenthesized(self, inner: Callable[[], Node]) -> Node:
+        self.pos += 1  # the opening parenthesis
+        node = inner()
+        self.skip_space()
+        if self.peek() != ")":
+            raise ExpressionError("Expected ')'", self.pos)
+        self.pos += 1
+        return node
 
     def _operator(self) -> str | None:
         for op in _OPERATORS:
@@ -269,13 +273,7 @@ class _Parser:
         if char == "(":
             if op not in (":", "="):
                 raise ExpressionError("A group of values takes ':' or '='", self.pos)
-            self.pos += 1
-            node = self.parse_value_or(field, op, depth + 1)
-            self.skip_space()
-            if self.peek() != ")":
-                raise ExpressionError("Expected ')'", self.pos)
-            self.pos += 1
-            return node
+            return self.parenthesized(lambda: self.parse_value_or(field, op, depth + 1))
         value = self.read_value()
         return Match(field, op, value)
 
@@ -316,13 +314,7 @@ class _Parser:
         if self.keyword("NOT"):
             return Not(self.parse_value_unary(field, op, depth + 1))
         if self.peek() == "(":
-            self.pos += 1
-            node = self.parse_value_or(field, op, depth + 1)
-            self.skip_space()
-            if self.peek() != ")":
-                raise ExpressionError("Expected ')'", self.pos)
-            self.pos += 1
-            return node
+            return self.parenthesized(lambda: self.parse_value_or(field, op, depth + 1))
         self._count_term(self.pos)
         return Match(field, op, self.read_value())
 
