@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.sql import Select
 
-from medialoom.assets.codecs import parse_bool
+from medialoom.assets.codecs import parse_bool, parse_max_results
 from medialoom.assets.naming import normalize_folder
 from medialoom.assets.serialize import resource_json
 from medialoom.assets.store import find_asset
@@ -39,14 +39,12 @@ class ListingOptions:
 
     @classmethod
     def parse(cls, values: dict[str, Any]) -> ListingOptions:
-        raw = str(values.get("max_results") or DEFAULT_MAX_RESULTS)
-        if not raw.isdigit() or not 1 <= int(raw) <= LIMIT_MAX_RESULTS:
-            raise BadRequest(f"max_results must be a number from 1 to {LIMIT_MAX_RESULTS}")
+        max_results = parse_max_results(values, DEFAULT_MAX_RESULTS, LIMIT_MAX_RESULTS)
         direction = str(values.get("direction") or "desc").lower()
         if direction not in ("asc", "desc", "1", "-1"):
             raise BadRequest("direction must be asc or desc")
         return cls(
-            max_results=int(raw),
+            max_results=max_results,
             next_cursor=values.get("next_cursor") or None,
             ascending=direction in ("asc", "1"),
             with_tags=bool(parse_bool(values.get("tags"), "tags", False)),
@@ -193,12 +191,10 @@ class Catalog:
         return body
 
     def tags(self, env: EnvironmentInfo, resource_type: str, values: dict[str, Any]) -> dict[str, Any]:
-        raw = str(values.get("max_results") or DEFAULT_MAX_RESULTS)
-        if not raw.isdigit() or not 1 <= int(raw) <= LIMIT_MAX_RESULTS:
-            raise BadRequest(f"max_results must be a number from 1 to {LIMIT_MAX_RESULTS}")
+        max_results = parse_max_results(values, DEFAULT_MAX_RESULTS, LIMIT_MAX_RESULTS)
         prefix = str(values.get("prefix") or "")
         after = values.get("next_cursor") or ""
-        limit = int(raw)
+        limit = max_results
         # Distinct tag rows in index order; the join keeps those of this resource type.
         query = (select(AssetLabel.value).distinct()
                  .join(Asset, Asset.id == AssetLabel.asset_pk)

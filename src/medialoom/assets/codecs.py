@@ -28,6 +28,14 @@ def parse_bool(value: str | bool | None, name: str, default: bool | None = None)
     raise BadRequest(f"Invalid boolean value for {name}: {value!r}")
 
 
+def parse_max_results(values: dict, default: int, limit: int) -> int:
+    """``max_results`` of a listing or search: a whole number from 1 to ``limit``."""
+    raw = str(values.get("max_results") or default)
+    if not raw.isdigit() or not 1 <= int(raw) <= limit:
+        raise BadRequest(f"max_results must be a number from 1 to {limit}")
+    return int(raw)
+
+
 def parse_tags(value: str | list[str] | None) -> list[str]:
     """Tags in first-seen order without duplicates or blanks."""
     if value is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 
+from medialoom.assets.codecs import parse_max_results
 from medialoom.assets.naming import normalize_folder
 from medialoom.assets.search_index import ensure_folders
 from medialoom.auth.environments import EnvironmentInfo
@@ -58,10 +59,8 @@ class Folders:
 
     def children(self, env: EnvironmentInfo, parent: str, values: dict[str, Any]) -> dict[str, Any]:
         """The folders directly inside ``parent`` ('' for the root), by path, with a cursor."""
-        raw = str(values.get("max_results") or DEFAULT_MAX_RESULTS)
-        if not raw.isdigit() or not 1 <= int(raw) <= LIMIT_MAX_RESULTS:
-            raise BadRequest(f"max_results must be a number from 1 to {LIMIT_MAX_RESULTS}")
-        limit = int(raw)
+        max_results = parse_max_results(values, DEFAULT_MAX_RESULTS, LIMIT_MAX_RESULTS)
+        limit = max_results
         parent = normalize_folder(parent, "Folder")
         with self.db.read() as session:
             if parent and session.scalar(select(Folder.id).where(Folder.environment_id == env.id,

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import load_only
 
+from medialoom.assets.codecs import parse_max_results
 from medialoom.assets.serialize import iso, resource_json
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.db.models import Asset
@@ -56,14 +57,17 @@ class SearchRequest:
     fields: frozenset[str] | None
     aggregate: list[Any]
 
+    @property
+    def shown(self) -> frozenset[str]:
+        """The optional parts results carry: ``fields`` wins over ``with_field``."""
+        return self.with_fields if self.fields is None else self.fields
+
     @classmethod
     def parse(cls, values: dict[str, Any]) -> SearchRequest:
         expression = values.get("expression") or ""
         if not isinstance(expression, str):
             raise BadRequest("expression must be a string")
-        raw = str(values.get("max_results") or DEFAULT_MAX_RESULTS)
-        if not raw.isdigit() or not 1 <= int(raw) <= LIMIT_MAX_RESULTS:
-            raise BadRequest(f"max_results must be a number from 1 to {LIMIT_MAX_RESULTS}")
+        max_results = parse_max_results(values, DEFAULT_MAX_RESULTS, LIMIT_MAX_RESULTS)
         with_fields = frozenset(_string_list(values.get("with_field"), "with_field"))
         unknown = with_fields - set(WITH_FIELDS)
         if unknown:
@@ -73,7 +77,7 @@ class SearchRequest:
         return cls(
             expression=expression,
             sort=_sort_list(values.get("sort_by")),
-            max_results=int(raw),
+            max_results=max_results,
             next_cursor=values.get("next_cursor") or None,
             with_fields=with_fields,
             fields=frozenset(_string_list(fields, "fields")) if fields else None,
@@ -212,13 +216,13 @@ class Search:
     @staticmethod
     def _columns(request: SearchRequest) -> list[Any]:
         """What a result needs, so that fifty results do not decode fifty unused JSON documents."""
-        wanted = request.with_fields if request.fields is None else request.fields
+        wanted = request.shown
         optional = {"tags": Asset.tags, "context": Asset.context, "metadata": Asset.metadata_}
         return [*_RESULT_COLUMNS, *(column for name, column in optional.items() if name in wanted)]
 
     @staticmethod
     def _resource(asset: Asset, env: EnvironmentInfo, base_url: str, request: SearchRequest) -> dict[str, Any]:
-        wanted = request.with_fields if request.fields is None else request.fields
+        wanted = request.shown
         body = resource_json(asset, env, base_url, tags="tags" in wanted, context="context" in wanted,
                              metadata="metadata" in wanted, moderation=True)
         body["filename"] = asset.public_id.rsplit("/", 1)[-1]
