@@ -64,7 +64,7 @@ def populate(db: Database, environment_id: int, count: int, *, seed: int = 7, pr
     seen_folders: set[str] = set()
     for offset in range(0, count, BATCH):
         assets = [_asset(rng, start + offset + i, environment_id, now) for i in range(min(BATCH, count - offset))]
-        labels = [(asset["id"], field, value, environment_id)
+        labels = [(asset["id"], field, value, environment_id, asset["created_at"])
                   for asset in assets for field, value in label_rows(asset["tags"], {}, {})]
         folders = []
         for asset in assets:
@@ -101,8 +101,9 @@ def _insert_sqlite(db: Database, assets: list[dict], labels: list[tuple], folder
         marks = ", ".join("?" for _ in _ASSET_COLUMNS)
         cursor.executemany(f"INSERT INTO assets ({', '.join(_ASSET_COLUMNS)}) VALUES ({marks})",
                            [_row(asset, False) for asset in assets])
-        cursor.executemany("INSERT INTO asset_labels (asset_pk, field, value, environment_id) VALUES (?, ?, ?, ?)",
-                           labels)
+        cursor.executemany("INSERT INTO asset_labels (asset_pk, field, value, environment_id, created_at) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           [(*row[:4], row[4].strftime("%Y-%m-%d %H:%M:%S.%f")) for row in labels])
         cursor.executemany("INSERT INTO folders (environment_id, path, external_id, created_at) VALUES (?, ?, ?, ?)",
                            [(e, p, x, t.strftime("%Y-%m-%d %H:%M:%S.%f")) for e, p, x, t in folders])
         raw.commit()
@@ -117,7 +118,7 @@ def _copy_postgres(db: Database, assets: list[dict], labels: list[tuple], folder
         with cursor.copy(f"COPY assets ({', '.join(_ASSET_COLUMNS)}) FROM STDIN") as copy:
             for asset in assets:
                 copy.write_row(_row(asset, True))
-        with cursor.copy("COPY asset_labels (asset_pk, field, value, environment_id) FROM STDIN") as copy:
+        with cursor.copy("COPY asset_labels (asset_pk, field, value, environment_id, created_at) FROM STDIN") as copy:
             for row in labels:
                 copy.write_row(row)
         with cursor.copy("COPY folders (environment_id, path, external_id, created_at) FROM STDIN") as copy:

@@ -75,7 +75,7 @@ CREATE TABLE assets (id INTEGER PRIMARY KEY, environment_id INT, public_id TEXT,
   moderation_kind TEXT, asset_folder TEXT, bytes INT, width INT, height INT, duration REAL, pages INT,
   version INT, created_at TEXT, uploaded_at TEXT, updated_at TEXT, backup BOOLEAN, placeholder BOOLEAN,
   metadata JSON);
-CREATE TABLE asset_labels (asset_pk INT, field TEXT, value TEXT, environment_id INT);
+CREATE TABLE asset_labels (asset_pk INT, field TEXT, value TEXT, environment_id INT, created_at TEXT);
 """
 
 

@@ -28,15 +28,15 @@ def moderation_columns(moderation: list[dict[str, Any]]) -> dict[str, str | None
     return {"moderation_kind": last.get("kind"), "moderation_status": last.get("status")}
 
 
-def write_labels(session: Session, asset_pk: int, environment_id: int, tags: list[str],
-                 context: dict[str, Any], metadata: dict[str, Any], *, replace: bool = True) -> None:
+def write_labels(session: Session, asset: Asset, *, replace: bool = True) -> None:
     connection = session.connection()
     if replace:
-        connection.execute(delete(AssetLabel).where(AssetLabel.asset_pk == asset_pk))
-    rows = label_rows(tags, context, metadata)
+        connection.execute(delete(AssetLabel).where(AssetLabel.asset_pk == asset.id))
+    rows = label_rows(asset.tags or [], asset.context or {}, asset.metadata_ or {})
     if rows:
         connection.execute(insert(AssetLabel), [
-            {"asset_pk": asset_pk, "environment_id": environment_id, "field": field, "value": value}
+            {"asset_pk": asset.id, "environment_id": asset.environment_id, "field": field, "value": value,
+             "created_at": asset.created_at}
             for field, value in rows])
 
 
@@ -53,7 +53,7 @@ def ensure_folders(session: Session, environment_id: int, path: str, now: dateti
 
 
 def index_inserted(session: Session, asset: Asset) -> None:
-    write_labels(session, asset.id, asset.environment_id, asset.tags, asset.context, asset.metadata_, replace=False)
+    write_labels(session, asset, replace=False)
     ensure_folders(session, asset.environment_id, asset.asset_folder, asset.created_at)
 
 
@@ -76,7 +76,6 @@ def _labels_and_folders(session: Session, _context: Any) -> None:
             continue
         is_new = asset in session.new
         if is_new or any(_changed(asset, name) for name in _LABELLED):
-            write_labels(session, asset.id, asset.environment_id, asset.tags or [], asset.context or {},
-                         asset.metadata_ or {}, replace=not is_new)
+            write_labels(session, asset, replace=not is_new)
         if is_new or _changed(asset, "asset_folder"):
             ensure_folders(session, asset.environment_id, asset.asset_folder or "", asset.updated_at)

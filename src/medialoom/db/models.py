@@ -55,11 +55,14 @@ class Asset(Base):
     __tablename__ = "assets"
     __table_args__ = (
         UniqueConstraint("environment_id", "resource_type", "type", "public_id", name="uq_asset_identity"),
-        Index("ix_assets_env_created", "environment_id", "created_at"),
+        # Searches ask for live assets (placeholder false) newest first; with placeholder in the
+        # index, counting a whole environment does not read the table.
+        Index("ix_assets_env_created_live", "environment_id", "created_at", "placeholder"),
         Index("ix_assets_env_folder_created", "environment_id", "asset_folder", "created_at"),
         Index("ix_assets_env_public_id", "environment_id", "public_id"),
         Index("ix_assets_env_uploaded", "environment_id", "uploaded_at"),
-        Index("ix_assets_env_bytes", "environment_id", "bytes"),
+        # Format and placeholder ride along so that size searches ("large PNGs") need no table reads.
+        Index("ix_assets_env_bytes", "environment_id", "bytes", "format", "placeholder"),
         Index("ix_assets_env_moderation", "environment_id", "moderation_kind", "moderation_status", "created_at"),
     )
 
@@ -200,15 +203,19 @@ class AssetLabel(Base):
     ``field`` is ``tags``, ``context.<key>`` or ``metadata.<field id>`` for the exact value, and
     the same name prefixed with ``~`` for each lower-cased word of it (what ``tags:cat``
     matches). Rewritten whenever the asset's tags, context or metadata change.
+
+    ``created_at`` repeats the asset's (which never changes) so that the newest assets with a
+    label are read from this index in order, without visiting every asset that has the label.
     """
 
     __tablename__ = "asset_labels"
-    __table_args__ = (Index("ix_asset_labels_lookup", "environment_id", "field", "value", "asset_pk"),)
+    __table_args__ = (Index("ix_asset_labels_lookup", "environment_id", "field", "value", "created_at", "asset_pk"),)
 
     asset_pk: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
     field: Mapped[str] = mapped_column(ByteOrderedString(300), primary_key=True)
     value: Mapped[str] = mapped_column(ByteOrderedString(512), primary_key=True)
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
 
 
 class Folder(Base):

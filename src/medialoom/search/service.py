@@ -141,10 +141,13 @@ class Search:
     def statements(self, env: EnvironmentInfo, request: SearchRequest, schema: compiler.Schema = compiler.ASSETS,
                    *, table: str = "assets", selected: str = "") -> Statements:
         """The SQL one search runs (also what the benchmark and the plan test EXPLAIN)."""
+        now = datetime.now(UTC)
         try:
-            where = compiler.compile_expression(parse(request.expression), dialect=self.dialect,
-                                                now=datetime.now(UTC), schema=schema)
+            tree = parse(request.expression)
+            where = compiler.compile_expression(tree, dialect=self.dialect, now=now, schema=schema)
             keys = compiler.compile_sort(request.sort, dialect=self.dialect, schema=schema)
+            driven = (compiler.label_driven(tree, dialect=self.dialect, now=now)
+                      if table == "assets" and [key.name for key in keys] == ["created_at", "id"] else None)
         except ExpressionError as error:
             raise BadRequest(f"Invalid search expression: {error}") from None
         except ValueError as error:
@@ -152,15 +155,22 @@ class Search:
         live = " AND a.placeholder = FALSE" if table == "assets" else ""
         condition = f"a.environment_id = :env{live} AND {where.sql}"
         params = {**where.params, "env": env.id}
-        page_condition, page_params = condition, dict(params)
+        source, page_keys, page_condition, page_params = f"{table} a", keys, condition, dict(params)
+        if driven is not None:
+            # The label row carries the asset's created_at: read the page in index order.
+            source = "asset_labels l JOIN assets a ON a.id = l.asset_pk"
+            page_keys = [replace(keys[0], sql="l.created_at"), replace(keys[1], sql="l.asset_pk")]
+            page_condition = (f"l.environment_id = :env AND {driven.label_test} "
+                              f"AND a.environment_id = :env{live} AND {driven.rest}")
+            page_params = {**driven.params, "env": env.id}
         if request.next_cursor:
-            resume = compiler.after(keys, _decode_cursor(request.next_cursor, keys))
+            resume = compiler.after(page_keys, _decode_cursor(request.next_cursor, keys))
             page_condition += f" AND {resume.sql}"
             page_params.update(resume.params)
         # The sort values come last; the row id, last of all, is what the caller loads.
-        columns = ", ".join([*filter(None, [selected]), *(f"{key.sql} AS k{i}" for i, key in enumerate(keys))])
-        page = (f"SELECT {columns} FROM {table} a WHERE {page_condition} "
-                f"ORDER BY {compiler.order_by(keys)} LIMIT {request.max_results + 1}")
+        columns = ", ".join([*filter(None, [selected]), *(f"{key.sql} AS k{i}" for i, key in enumerate(page_keys))])
+        page = (f"SELECT {columns} FROM {source} WHERE {page_condition} "
+                f"ORDER BY {compiler.order_by(page_keys)} LIMIT {request.max_results + 1}")
         return Statements(keys, condition, params, page, page_params,
                           f"SELECT count(*) FROM {table} a WHERE {condition}")
 
@@ -193,14 +203,16 @@ class Search:
         try:
             with self.db.read() as session:
                 rows = session.execute(_typed(sql.page, sql.page_params)).all()
-                total = session.execute(_typed(sql.count, sql.params)).scalar()
+                aggregations = self._aggregations(session, request.aggregate, sql.condition, sql.params)
+                total = _total_from(aggregations)
+                if total is None:
+                    total = session.execute(_typed(sql.count, sql.params)).scalar()
                 more = len(rows) > request.max_results
                 rows = rows[: request.max_results]
                 ids = [row[-1] for row in rows]
                 by_id = {asset.id: asset for asset in session.scalars(
                     select(Asset).options(load_only(*self._columns(request))).where(Asset.id.in_(ids)))}
                 resources = [self._resource(by_id[i], env, base_url, request) for i in ids if i in by_id]
-                aggregations = self._aggregations(session, request.aggregate, sql.condition, sql.params)
         except DBAPIError:
             if request.next_cursor:
                 raise BadRequest("Invalid next_cursor") from None
@@ -261,6 +273,15 @@ class Search:
                 ranges.append(entry)
             result[name] = {"ranges": ranges}
         return result
+
+
+def _total_from(aggregations: dict[str, Any] | None) -> int | None:
+    """A value aggregation counts every match once (assets without a value under ``None``),
+    so its counts add up to ``total_count`` and the count query can be skipped."""
+    for name, counts in (aggregations or {}).items():
+        if name in compiler.VALUE_AGGREGATIONS:
+            return sum(counts.values())
+    return None
 
 
 def _aggregation(item: Any) -> tuple[str, list[compiler.Bucket]]:
