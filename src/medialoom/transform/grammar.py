@@ -14,7 +14,9 @@ do (tokens sorted alphabetically, section 7.3 of the API reference), so the stri
 comes back unchanged, and spellings that mean the same thing (``f_jpeg``/``f_jpg``,
 ``q_auto:good``/``q_auto``, ``#F00``/``rgb:ff0000``) collapse to one form. That string is the
 key of derived files: two URLs for the same derivation must share it, and it must parse back
-to the very same value.
+to the very same value. Where the two aims meet, the single form wins: an SDK string with
+``f_jpeg``, upper-case hex colours, ``dpr_2`` (written ``dpr_2.0``, as the JavaScript SDKs do)
+or flags out of alphabetical order comes back normalized.
 
 Only what we can derive is accepted. Everything else, video parameters, variables (``$v_1``),
 conditions (``if_...``), custom functions, unknown keys and values, numbers out of range, is a
@@ -56,6 +58,8 @@ MAX_MESSAGE = 200  # the error travels in an HTTP header
 _ECHO = 60  # characters of user text repeated in an error
 _NUMBER_CHARS = 20  # longer numbers are malformed (and int() of thousands of digits is slow)
 
+# A leading digit is required (no ".5"): then the canonical form of a number is never longer than
+# the number as written, so whatever parsed within the limits still does once normalized.
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _INTEGER = re.compile(r"-?[0-9]+")
 _NAME = re.compile(r"[A-Za-z0-9_-]+")  # named transformations, attachment names
@@ -209,7 +213,10 @@ class Transformation:
 
 # -- tables ------------------------------------------------------------------------------------
 
-CROPS = frozenset("scale fit limit mfit fill lfill fill_pad pad lpad mpad crop thumb auto".split())
+CROPS = frozenset({
+    "scale", "fit", "limit", "mfit", "fill", "lfill", "fill_pad", "pad", "lpad", "mpad", "crop",
+    "thumb", "auto",
+})
 COMPASS = ("north_west", "north", "north_east", "west", "center", "east", "south_west", "south",
            "south_east")
 # Gravity mode -> the sub-values it takes after ":".
@@ -236,9 +243,11 @@ EFFECTS: dict[str, tuple[float, float] | None] = {
 }
 _EFFECTS_WITH_COLOR = frozenset({"trim"})  # e_trim:<tolerance>:<colour override>
 ANGLE_MODES = frozenset({"hflip", "vflip", "auto_right", "auto_left", "ignore"})
-FLAGS = frozenset("""animated attachment awebp force_strip ignore_aspect_ratio immutable_cache
-    keep_attribution keep_iptc layer_apply lossy no_overflow png8 preserve_transparency progressive
-    region_relative relative strip_profile""".split())
+FLAGS = frozenset({
+    "animated", "attachment", "awebp", "force_strip", "ignore_aspect_ratio", "immutable_cache",
+    "keep_attribution", "keep_iptc", "layer_apply", "lossy", "no_overflow", "png8",
+    "preserve_transparency", "progressive", "region_relative", "relative", "strip_profile",
+})
 BACKGROUND_AUTO_MODES = frozenset({"border", "predominant", "border_contrast", "predominant_contrast"})
 # Text layer styles in the order the SDKs write them; "normal"/"none" are the defaults, dropped.
 FONT_STYLES: tuple[frozenset[str], ...] = (
@@ -251,38 +260,50 @@ FONT_ANTIALIAS = frozenset({"none", "gray", "subpixel", "fast", "good", "best"})
 FONT_HINTING = frozenset({"none", "slight", "medium", "full"})
 # A layer value starting with one of these names a resource type, not a folder.
 _LAYER_TYPES = ("image", "text", "fetch", "video", "subtitles", "audio", "raw", "lut")
-_VIDEO_KEYS = frozenset("vc ac af br du so eo fps ki sp vs".split())
+_VIDEO_KEYS = frozenset({"vc", "ac", "af", "br", "du", "so", "eo", "fps", "ki", "sp", "vs"})
 
-CSS_COLORS: dict[str, str] = dict(pair.split(":") for pair in """
-aliceblue:f0f8ff antiquewhite:faebd7 aqua:00ffff aquamarine:7fffd4 azure:f0ffff beige:f5f5dc
-bisque:ffe4c4 black:000000 blanchedalmond:ffebcd blue:0000ff blueviolet:8a2be2 brown:a52a2a
-burlywood:deb887 cadetblue:5f9ea0 chartreuse:7fff00 chocolate:d2691e coral:ff7f50
-cornflowerblue:6495ed cornsilk:fff8dc crimson:dc143c cyan:00ffff darkblue:00008b darkcyan:008b8b
-darkgoldenrod:b8860b darkgray:a9a9a9 darkgreen:006400 darkgrey:a9a9a9 darkkhaki:bdb76b
-darkmagenta:8b008b darkolivegreen:556b2f darkorange:ff8c00 darkorchid:9932cc darkred:8b0000
-darksalmon:e9967a darkseagreen:8fbc8f darkslateblue:483d8b darkslategray:2f4f4f
-darkslategrey:2f4f4f darkturquoise:00ced1 darkviolet:9400d3 deeppink:ff1493 deepskyblue:00bfff
-dimgray:696969 dimgrey:696969 dodgerblue:1e90ff firebrick:b22222 floralwhite:fffaf0
-forestgreen:228b22 fuchsia:ff00ff gainsboro:dcdcdc ghostwhite:f8f8ff gold:ffd700 goldenrod:daa520
-gray:808080 green:008000 greenyellow:adff2f grey:808080 honeydew:f0fff0 hotpink:ff69b4
-indianred:cd5c5c indigo:4b0082 ivory:fffff0 khaki:f0e68c lavender:e6e6fa lavenderblush:fff0f5
-lawngreen:7cfc00 lemonchiffon:fffacd lightblue:add8e6 lightcoral:f08080 lightcyan:e0ffff
-lightgoldenrodyellow:fafad2 lightgray:d3d3d3 lightgreen:90ee90 lightgrey:d3d3d3 lightpink:ffb6c1
-lightsalmon:ffa07a lightseagreen:20b2aa lightskyblue:87cefa lightslategray:778899
-lightslategrey:778899 lightsteelblue:b0c4de lightyellow:ffffe0 lime:00ff00 limegreen:32cd32
-linen:faf0e6 magenta:ff00ff maroon:800000 mediumaquamarine:66cdaa mediumblue:0000cd
-mediumorchid:ba55d3 mediumpurple:9370db mediumseagreen:3cb371 mediumslateblue:7b68ee
-mediumspringgreen:00fa9a mediumturquoise:48d1cc mediumvioletred:c71585 midnightblue:191970
-mintcream:f5fffa mistyrose:ffe4e1 moccasin:ffe4b5 navajowhite:ffdead navy:000080 oldlace:fdf5e6
-olive:808000 olivedrab:6b8e23 orange:ffa500 orangered:ff4500 orchid:da70d6 palegoldenrod:eee8aa
-palegreen:98fb98 paleturquoise:afeeee palevioletred:db7093 papayawhip:ffefd5 peachpuff:ffdab9
-peru:cd853f pink:ffc0cb plum:dda0dd powderblue:b0e0e6 purple:800080 rebeccapurple:663399
-red:ff0000 rosybrown:bc8f8f royalblue:4169e1 saddlebrown:8b4513 salmon:fa8072 sandybrown:f4a460
-seagreen:2e8b57 seashell:fff5ee sienna:a0522d silver:c0c0c0 skyblue:87ceeb slateblue:6a5acd
-slategray:708090 slategrey:708090 snow:fffafa springgreen:00ff7f steelblue:4682b4 tan:d2b48c
-teal:008080 thistle:d8bfd8 tomato:ff6347 turquoise:40e0d0 violet:ee82ee wheat:f5deb3
-white:ffffff whitesmoke:f5f5f5 yellow:ffff00 yellowgreen:9acd32
-""".split())
+CSS_COLORS: dict[str, str] = {
+    "aliceblue": "f0f8ff", "antiquewhite": "faebd7", "aqua": "00ffff", "aquamarine": "7fffd4",
+    "azure": "f0ffff", "beige": "f5f5dc", "bisque": "ffe4c4", "black": "000000",
+    "blanchedalmond": "ffebcd", "blue": "0000ff", "blueviolet": "8a2be2", "brown": "a52a2a",
+    "burlywood": "deb887", "cadetblue": "5f9ea0", "chartreuse": "7fff00", "chocolate": "d2691e",
+    "coral": "ff7f50", "cornflowerblue": "6495ed", "cornsilk": "fff8dc", "crimson": "dc143c",
+    "cyan": "00ffff", "darkblue": "00008b", "darkcyan": "008b8b", "darkgoldenrod": "b8860b",
+    "darkgray": "a9a9a9", "darkgreen": "006400", "darkgrey": "a9a9a9", "darkkhaki": "bdb76b",
+    "darkmagenta": "8b008b", "darkolivegreen": "556b2f", "darkorange": "ff8c00",
+    "darkorchid": "9932cc", "darkred": "8b0000", "darksalmon": "e9967a", "darkseagreen": "8fbc8f",
+    "darkslateblue": "483d8b", "darkslategray": "2f4f4f", "darkslategrey": "2f4f4f",
+    "darkturquoise": "00ced1", "darkviolet": "9400d3", "deeppink": "ff1493",
+    "deepskyblue": "00bfff", "dimgray": "696969", "dimgrey": "696969", "dodgerblue": "1e90ff",
+    "firebrick": "b22222", "floralwhite": "fffaf0", "forestgreen": "228b22", "fuchsia": "ff00ff",
+    "gainsboro": "dcdcdc", "ghostwhite": "f8f8ff", "gold": "ffd700", "goldenrod": "daa520",
+    "gray": "808080", "green": "008000", "greenyellow": "adff2f", "grey": "808080",
+    "honeydew": "f0fff0", "hotpink": "ff69b4", "indianred": "cd5c5c", "indigo": "4b0082",
+    "ivory": "fffff0", "khaki": "f0e68c", "lavender": "e6e6fa", "lavenderblush": "fff0f5",
+    "lawngreen": "7cfc00", "lemonchiffon": "fffacd", "lightblue": "add8e6", "lightcoral": "f08080",
+    "lightcyan": "e0ffff", "lightgoldenrodyellow": "fafad2", "lightgray": "d3d3d3",
+    "lightgreen": "90ee90", "lightgrey": "d3d3d3", "lightpink": "ffb6c1", "lightsalmon": "ffa07a",
+    "lightseagreen": "20b2aa", "lightskyblue": "87cefa", "lightslategray": "778899",
+    "lightslategrey": "778899", "lightsteelblue": "b0c4de", "lightyellow": "ffffe0",
+    "lime": "00ff00", "limegreen": "32cd32", "linen": "faf0e6", "magenta": "ff00ff",
+    "maroon": "800000", "mediumaquamarine": "66cdaa", "mediumblue": "0000cd",
+    "mediumorchid": "ba55d3", "mediumpurple": "9370db", "mediumseagreen": "3cb371",
+    "mediumslateblue": "7b68ee", "mediumspringgreen": "00fa9a", "mediumturquoise": "48d1cc",
+    "mediumvioletred": "c71585", "midnightblue": "191970", "mintcream": "f5fffa",
+    "mistyrose": "ffe4e1", "moccasin": "ffe4b5", "navajowhite": "ffdead", "navy": "000080",
+    "oldlace": "fdf5e6", "olive": "808000", "olivedrab": "6b8e23", "orange": "ffa500",
+    "orangered": "ff4500", "orchid": "da70d6", "palegoldenrod": "eee8aa", "palegreen": "98fb98",
+    "paleturquoise": "afeeee", "palevioletred": "db7093", "papayawhip": "ffefd5",
+    "peachpuff": "ffdab9", "peru": "cd853f", "pink": "ffc0cb", "plum": "dda0dd",
+    "powderblue": "b0e0e6", "purple": "800080", "rebeccapurple": "663399", "red": "ff0000",
+    "rosybrown": "bc8f8f", "royalblue": "4169e1", "saddlebrown": "8b4513", "salmon": "fa8072",
+    "sandybrown": "f4a460", "seagreen": "2e8b57", "seashell": "fff5ee", "sienna": "a0522d",
+    "silver": "c0c0c0", "skyblue": "87ceeb", "slateblue": "6a5acd", "slategray": "708090",
+    "slategrey": "708090", "snow": "fffafa", "springgreen": "00ff7f", "steelblue": "4682b4",
+    "tan": "d2b48c", "teal": "008080", "thistle": "d8bfd8", "tomato": "ff6347",
+    "turquoise": "40e0d0", "violet": "ee82ee", "wheat": "f5deb3", "white": "ffffff",
+    "whitesmoke": "f5f5f5", "yellow": "ffff00", "yellowgreen": "9acd32",
+}
 
 
 def color_rgba(color: str) -> tuple[int, int, int, int]:
@@ -344,6 +365,8 @@ def _size(natural: str, what: str) -> Callable[[str, str], Size]:
     def parse(value: str, token: str) -> Size:
         if value == natural:  # w_iw: the input's own width
             return Size(1.0, relative=True)
+        if value.startswith("auto"):  # w_auto needs the browser's Client Hints
+            raise _bad(f"Unsupported {what} in", token, ": automatic sizes are not supported")
         number = _number(value, token, what)
         if "." in value and 0 < number <= MAX_RELATIVE:
             return Size(number, relative=True)
@@ -394,7 +417,8 @@ def _parse_aspect_ratio(value: str, token: str) -> AspectRatio:
     numbers = [_number(part, token, "aspect ratio") for part in parts]
     value = numbers[0] / numbers[1] if len(numbers) == 2 and numbers[1] > 0 else numbers[0]
     if min(numbers) <= 0 or not 1 / MAX_ASPECT_RATIO <= value <= MAX_ASPECT_RATIO:
-        raise _bad("Invalid aspect ratio in", token, f": expected 1:{_num(MAX_ASPECT_RATIO)} to {_num(MAX_ASPECT_RATIO)}:1")
+        limit = _num(MAX_ASPECT_RATIO)
+        raise _bad("Invalid aspect ratio in", token, f": expected 1:{limit} to {limit}:1")
     if len(numbers) == 1:
         return AspectRatio(numbers[0])
     numerator, denominator = numbers
@@ -492,7 +516,7 @@ def _parse_background(value: str, token: str) -> Background:
     if kind == "blurred" and len(args) <= 2:
         limits = (("blur intensity", 1, 2000), ("brightness", -300, 100))
         numbers: list[int | None] = [int(_ranged(arg, token, what, low, high, integer=True))
-                                     for arg, (what, low, high) in zip(args, limits)]
+                                     for arg, (what, low, high) in zip(args, limits, strict=False)]
         intensity, brightness = numbers + [None] * (2 - len(numbers))
         return Background("blurred", intensity=intensity, brightness=brightness)
     return Background("color", color=_parse_color(value, token))
@@ -594,7 +618,7 @@ def _parse_text(raw: str, token: str) -> str:
     # Decode the path's own escaping, then the second level the SDKs add for "," and "/".
     text = _percent_decode(raw, token)
     text = _SECOND_ESCAPE.sub(lambda m: "," if m.group()[2] in "Cc" else "/", text)
-    if not text or any(ch < " " and ch != "\n" or ch == "\x7f" for ch in text):
+    if not text or any((ch < " " and ch != "\n") or ch == "\x7f" for ch in text):
         raise _bad("Invalid text in", token)
     return text
 
@@ -703,7 +727,11 @@ def parse(text: str) -> Transformation:
     parts = text.split("/")
     if len(parts) > MAX_COMPONENTS:
         raise TransformationError(f"Too many chained transformations ({len(parts)}, at most {MAX_COMPONENTS})")
-    return Transformation(tuple(_parse_component(part) for part in parts))
+    result = Transformation(tuple(_parse_component(part) for part in parts))
+    # Normalizing can lengthen the text (b_#abc, %20 in texts); the cache key must parse too.
+    if len(canonical(result)) > MAX_LENGTH:
+        raise TransformationError(f"Transformation is longer than {MAX_LENGTH} characters once normalized")
+    return result
 
 
 def _parse_component(text: str) -> Component:
