@@ -17,7 +17,7 @@ from medialoom.api.admin import rate_limit_headers
 from medialoom.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from medialoom.api.responses import CloudinaryJSON, error_response
 from medialoom.config import Settings
-from medialoom.delivery.originals import deliver
+from medialoom.delivery.route import deliver
 from medialoom.errors import ApiError, BadRequest
 from medialoom.services import Services, build_services, on_start
 

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # Admin API calls allowed per environment per hour (Cloudinary's plans allow 500-2000);
     # past it the API answers 420 until the hour turns.
     admin_rate_limit: int = 10_000
+    # Transformations rendered at the same time per process (0: one per CPU); more wait.
+    max_concurrent_derivations: int = 0
 
     @property
     def outbound_allow_list(self) -> list[str]:

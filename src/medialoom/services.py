@@ -6,6 +6,7 @@ use the same services, so a change made through any of them behaves the same.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from medialoom.assets.bulk import Bulk
@@ -21,11 +22,13 @@ from medialoom.auth.rate_limits import AdminRateLimits
 from medialoom.config import Settings
 from medialoom.db import migrate
 from medialoom.db.session import Database
+from medialoom.delivery.derived import Derivations
 from medialoom.errors import NotFound
 from medialoom.metadata.service import Metadata
 from medialoom.net.addresses import AllowList
 from medialoom.search.service import Search
 from medialoom.storage import BlobStore, open_blob_store
+from medialoom.transform.render import Renderer
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Services:
     metadata: Metadata
     rate_limits: AdminRateLimits
     outbound_allow: AllowList
+    derivations: Derivations
 
     @property
     def base_url(self) -> str:
@@ -90,6 +94,8 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         metadata=Metadata(db),
         rate_limits=AdminRateLimits(db, settings.admin_rate_limit),
         outbound_allow=AllowList.parse(settings.outbound_allow_list),
+        derivations=Derivations(blobs, Renderer(max_megapixels=settings.max_image_megapixels),
+                                settings.max_concurrent_derivations or os.cpu_count() or 2),
     )
 
 

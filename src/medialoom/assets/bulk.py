@@ -76,8 +76,7 @@ class Bulk:
                               payload={"resources": resources}, api_key=env.api_key,
                               asset_id=resources[0]["asset_id"] if len(resources) == 1 else None,
                               notification_url=values.get("notification_url") or None)
-        for key in discard:
-            self.blobs.delete(key)
+        self.lifecycle.discard(discard)
         body: dict[str, Any] = {
             "deleted": deleted,
             "deleted_counts": {pid: {"original": 1 if state == "deleted" else 0, "derived": 0}

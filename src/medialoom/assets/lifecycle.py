@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 
 from medialoom.assets.naming import validate_public_id
 from medialoom.assets.serialize import event_resource, upload_response
-from medialoom.assets.store import find_asset, get_asset
+from medialoom.assets.store import discard_original, find_asset, get_asset
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.db.models import Asset, AssetVersion, DeleteToken
 from medialoom.db.session import Database, as_utc, utcnow
@@ -46,9 +46,10 @@ class Lifecycle:
             session.delete(asset)
         return discard
 
-    def _discard(self, keys: list[str]) -> None:
+    def discard(self, keys: list[str]) -> None:
+        """After the transaction that dropped them: originals' bytes and their derived files."""
         for key in keys:
-            self.blobs.delete(key)
+            discard_original(self.blobs, key)
 
     def destroy(self, env: EnvironmentInfo, resource_type: str, type_: str, public_id: str,
                 notification_url: str | None = None) -> dict[str, Any]:
@@ -61,7 +62,7 @@ class Lifecycle:
             outbox.record(session, environment_id=env.id, notification_type="delete",
                           payload={"resources": [resource]}, api_key=env.api_key,
                           asset_id=resource["asset_id"], notification_url=notification_url)
-        self._discard(discard)
+        self.discard(discard)
         return {"result": "ok"}
 
     def delete_by_token(self, env: EnvironmentInfo, token: str) -> dict[str, Any]:
@@ -82,7 +83,7 @@ class Lifecycle:
             discard = self.remove_within(session, asset)
             outbox.record(session, environment_id=env.id, notification_type="delete",
                           payload={"resources": [resource]}, api_key=env.api_key, asset_id=resource["asset_id"])
-        self._discard(discard)
+        self.discard(discard)
         return {"result": "ok"}
 
     def rename(self, env: EnvironmentInfo, resource_type: str, type_: str, from_public_id: str,
@@ -126,7 +127,7 @@ class Lifecycle:
             outbox.record(session, environment_id=env.id, notification_type="rename", payload=payload,
                           api_key=env.api_key, asset_id=asset.asset_id, notification_url=notification_url)
             body = upload_response(asset, env, base_url)
-        self._discard(discard)
+        self.discard(discard)
         return body
 
     def _remove_for_rename(self, session, target: Asset) -> list[str]:  # noqa: ANN001

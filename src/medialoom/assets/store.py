@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from medialoom.db.models import Asset
 from medialoom.errors import NotFound
+from medialoom.storage import BlobStore
 
 def new_hex_id() -> str:
     return uuid.uuid4().hex
@@ -19,6 +20,19 @@ def new_hex_id() -> str:
 def blob_key_for(environment_id: int, version_id: str) -> str:
     # Derived from ids only: nothing a caller names ever becomes part of a storage path.
     return f"env/{environment_id}/originals/{version_id[:2]}/{version_id}"
+
+
+def derived_prefix(environment_id: int, version_id: str) -> str:
+    """Where the files rendered from one version of an original live (see delivery.derived)."""
+    return f"env/{environment_id}/derived/{version_id}/"
+
+
+def discard_original(blobs: BlobStore, key: str) -> None:
+    """Delete an original's bytes and every file rendered from them."""
+    blobs.delete(key)
+    parts = key.split("/")
+    if len(parts) == 5 and parts[0] == "env" and parts[2] == "originals":
+        blobs.delete_prefix(derived_prefix(int(parts[1]), parts[4]))
 
 
 def next_version(previous: int | None = None) -> int:

@@ -20,6 +20,7 @@ from medialoom.assets.serialize import upload_response
 from medialoom.assets.search_index import index_inserted, moderation_columns
 from medialoom.assets.store import (
     blob_key_for,
+    discard_original,
     find_asset,
     find_asset_pk,
     new_delete_token,
@@ -194,7 +195,7 @@ class Uploader:
             outbox.record(session, environment_id=env.id, notification_type="upload", payload=event_payload,
                           api_key=env.api_key, asset_id=asset.asset_id, notification_url=options.notification_url)
         if discard_key:
-            self.blobs.delete(discard_key)
+            discard_original(self.blobs, discard_key)
         return body
 
     @staticmethod

@@ -41,29 +41,49 @@ def download_name(asset: Asset, extension: str) -> str:
     return name.replace('"', "")
 
 
+def cache_control(*, private: bool, immutable: bool = False) -> str:
+    if private:
+        return f"private, max-age={PRIVATE_MAX_AGE}"
+    # A versioned URL names one version's bytes forever.
+    return f"public, max-age={PUBLIC_MAX_AGE}" + (", immutable" if immutable else "")
+
+
 def blob_response(request: Request, blobs: BlobStore, asset: Asset, *, private: bool,
                   attachment: bool = False) -> Response:
     content_type, force_attachment = content_type_of(asset)
-    etag = f'"{asset.etag}"'
+    name = None
+    if attachment or force_attachment:
+        name = download_name(asset, "" if asset.resource_type == "raw" else asset.format)
+    return stored_response(request, blobs, asset.blob_key, size=asset.bytes, content_type=content_type,
+                           etag=asset.etag, cache=cache_control(private=private), attachment_name=name)
+
+
+def stored_response(request: Request, blobs: BlobStore, key: str, *, size: int | None, content_type: str, etag: str,
+                    cache: str, attachment_name: str | None = None, vary: str | None = None) -> Response:
+    """Stream a stored blob with validators; answers If-None-Match, HEAD and Range."""
+    etag = f'"{etag}"'
     headers = {
         "ETag": etag,
-        "Cache-Control": f"private, max-age={PRIVATE_MAX_AGE}" if private else f"public, max-age={PUBLIC_MAX_AGE}",
+        "Cache-Control": cache,
         "X-Content-Type-Options": "nosniff",
         "Access-Control-Allow-Origin": "*",
     }
+    if vary:
+        headers["Vary"] = vary
     if content_type == "image/svg+xml":
         headers["Content-Security-Policy"] = _SVG_POLICY
-    if attachment or force_attachment:
-        extension = "" if asset.resource_type == "raw" else asset.format
-        headers["Content-Disposition"] = f'attachment; filename="{download_name(asset, extension)}"'
+    if attachment_name is not None:
+        headers["Content-Disposition"] = f'attachment; filename="{attachment_name}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    local = blobs.local_path(asset.blob_key)
+    local = blobs.local_path(key)
     if local is not None:
         # FileResponse answers Range requests (video players need them) and sets Accept-Ranges.
         return FileResponse(local, media_type=content_type, headers=headers)
-    headers["Content-Length"] = str(asset.bytes)
-    return StreamingResponse(blobs.iter_bytes(asset.blob_key), media_type=content_type, headers=headers)
+    size = size if size is not None else blobs.size(key)
+    if size is not None:
+        headers["Content-Length"] = str(size)
+    return StreamingResponse(blobs.iter_bytes(key), media_type=content_type, headers=headers)
 
 
 def delivery_error(status: int, message: str) -> Response:

@@ -2,8 +2,8 @@
 
 Pure. Which leading segments are transformations cannot be told from slashes alone (public
 ids contain slashes too): a segment is a transformation when every comma-separated token in
-it is ``key_value`` with a known key. The SDKs insert a ``v1`` segment whenever a public id
-contains a slash, which ends the transformation part unambiguously.
+it is ``key_value`` with a short lower-case key. The SDKs insert a ``v1`` segment whenever a
+public id contains a slash, which ends the transformation part unambiguously.
 """
 
 from __future__ import annotations
@@ -13,10 +13,6 @@ from dataclasses import dataclass
 
 _SIGNATURE = re.compile(r"^s--([A-Za-z0-9_-]{8}|[A-Za-z0-9_-]{32})--$")
 _VERSION = re.compile(r"^v\d+$")
-TRANSFORMATION_KEYS = frozenset(
-    "w h c g ar x y z q f e r a bo b co o dpr fl l u t d dl dn pg p cs sp vs vc ac af br du so eo fps ki fn if "
-    "$".split()
-)
 
 
 @dataclass(frozen=True)
@@ -32,16 +28,13 @@ class DeliveryPath:
         return "/".join([*self.transformations, self.source])
 
 
+_TOKEN = re.compile(r"^(\$[A-Za-z0-9]+|[a-z]{1,3})_.")
+
+
 def _is_transformation(segment: str) -> bool:
-    if not segment:
-        return False
-    for token in segment.split(","):
-        if token.startswith("$"):
-            continue
-        key, _, value = token.partition("_")
-        if key not in TRANSFORMATION_KEYS or not value:
-            return False
-    return True
+    """Shaped like ``key_value[,key_value...]``. Known or not: an unknown key must reach the
+    grammar, which names it in a 400, rather than become part of a public id and a 404."""
+    return bool(segment) and all(_TOKEN.match(token) for token in segment.split(","))
 
 
 def parse_delivery_path(rest: str) -> DeliveryPath | None:

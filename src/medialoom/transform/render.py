@@ -95,22 +95,21 @@ def output_quality(component_quality, format_: str, save_data: bool) -> int:  # 
 
 
 class Renderer:
-    def __init__(self, *, max_megapixels: float, layer_source: LayerSource | None = None) -> None:
+    def __init__(self, *, max_megapixels: float) -> None:
         self.max_pixels = int(max_megapixels * 1_000_000)
-        self.layer_source = layer_source
 
     # -- entry point ----------------------------------------------------------------------
 
     def render(self, source: bytes, transformation: Transformation, output_format: str, *,
-               save_data: bool = False, page: int | None = None) -> Rendered:
+               save_data: bool = False, layer_source: LayerSource | None = None) -> Rendered:
         if output_format not in OUTPUT_FORMATS:
             raise TransformationError(f"Cannot deliver {output_format}", f"f_{output_format}")
         check_supported(transformation)
         components = transformation.components
-        page = next((c.page for c in components if c.page is not None), page)
+        page = next((c.page for c in components if c.page is not None), None)
         try:
-            image = self._load(source, components[0] if components else None, page)
-            image, layers = self._apply_all(image, components)
+            image, first_steps = self._load(source, components[0] if components else None, page)
+            image, layers = self._apply_all(image, components, layer_source, first_steps)
             if layers:
                 raise TransformationError("A layer was opened but never applied", "l_")
             return self._encode(image, components, output_format, save_data)
@@ -130,7 +129,9 @@ class Renderer:
                               f"{self.max_pixels // 1_000_000} megapixels")
         return header
 
-    def _load(self, source: bytes, first: Component | None, page: int | None) -> pyvips.Image:
+    def _load(self, source: bytes, first: Component | None, page: int | None) -> tuple[pyvips.Image, list | None]:
+        """The decoded image, and when decoding already did the first component's resize, the
+        rest of that component's steps (planned on the source's size, so relative sizes hold)."""
         header = self._header(source, page)
         width, height = header.width, header.height
         if _orientation(header) >= 5:  # rotated by 90 degrees: the upright image is H x W
@@ -140,25 +141,25 @@ class Renderer:
             steps, _, _ = geometry.plan(first, width, height)
         options = {"page": page - 1} if page else {}
         if steps and isinstance(steps[0], geometry.Resize) and steps[0].width * steps[0].height < width * height:
-            # Decode already shrunk; the plan for the first component is redone on the result.
             resize = steps[0]
             loader = ",".join(f"{key}={value}" for key, value in options.items())
             image = pyvips.Image.thumbnail_buffer(source, resize.width, height=resize.height, size="force",
                                                   option_string=loader)
             # Later steps (cuts, rotations) read out of order; the shrunk image is small.
-            return _srgb(image).copy_memory()
+            return _srgb(image).copy_memory(), steps[1:]
         image = pyvips.Image.new_from_buffer(source, "", **options).autorot()
-        return _srgb(image)
+        return _srgb(image), None
 
     # -- components -----------------------------------------------------------------------
 
-    def _apply_all(self, image: pyvips.Image, components: tuple[Component, ...]) -> tuple[pyvips.Image, list]:
+    def _apply_all(self, image: pyvips.Image, components: tuple[Component, ...], layer_source: LayerSource | None,
+                   first_steps: list | None) -> tuple[pyvips.Image, list]:
         # Open layers, innermost last: (layer image, is underlay).
         layers: list[list] = []
         for component in components:
             opens = component.overlay or component.underlay
             if opens is not None:
-                layer = self._layer_image(opens, component, image)
+                layer = self._layer_image(opens, component, layer_source)
                 layer = self._component(layer, _without_placement(component), base=image)
                 if "layer_apply" in component.flags or not _continues(components, component):
                     image = _place(image, layer, component, underlay=component.underlay is not None)
@@ -179,17 +180,20 @@ class Renderer:
                 else:
                     target[0] = self._component(target[0], component, base=image)
                 continue
-            image = self._component(image, component, base=None)
+            steps, first_steps = first_steps, None
+            image = self._component(image, component, base=None, steps=steps)
         return image, layers
 
-    def _component(self, image: pyvips.Image, component: Component, *, base: pyvips.Image | None) -> pyvips.Image:
+    def _component(self, image: pyvips.Image, component: Component, *, base: pyvips.Image | None,
+                   steps: list | None = None) -> pyvips.Image:
         width, height = image.width, image.height
         if base is not None and "relative" in component.flags:
             # fl_relative: a layer's w_0.5 means half the width of the image beneath.
             width, height = base.width, base.height
             component = replace(component, width=_absolute(component.width, width),
                                 height=_absolute(component.height, height))
-        steps, _, _ = geometry.plan(component, image.width, image.height)
+        if steps is None:
+            steps, _, _ = geometry.plan(component, image.width, image.height)
         for step in steps:
             image = _apply_step(image, step, component)
         for effect in component.effects:
@@ -207,14 +211,13 @@ class Renderer:
             image = _flatten(image, component.background.color)
         return image
 
-    def _layer_image(self, layer: Layer, component: Component, base: pyvips.Image) -> pyvips.Image:
+    def _layer_image(self, layer: Layer, component: Component, layer_source: LayerSource | None) -> pyvips.Image:
         if layer.kind == "text":
             return _text_layer(layer, component)
-        data = self.layer_source(layer.public_id) if self.layer_source else None
+        data = layer_source(layer.public_id) if layer_source else None
         if data is None:
             raise TransformationError(f"Layer image {layer.public_id} not found", f"l_{layer.public_id}")
-        header = self._header(data, None)
-        del header
+        self._header(data, None)  # the megapixel limit holds for layers too
         return _srgb(pyvips.Image.new_from_buffer(data, "").autorot())
 
     # -- encoding -------------------------------------------------------------------------
@@ -406,8 +409,14 @@ def _round_corners(image: pyvips.Image, radius) -> pyvips.Image:  # noqa: ANN001
     else:
         radii = list(radius)
         # 1 value: every corner; 2: top-left/bottom-right and top-right/bottom-left; 3: tl, tr/bl, br.
-        corners = {1: radii * 4, 2: [radii[0], radii[1], radii[0], radii[1]],
-                   3: [radii[0], radii[1], radii[2], radii[1]], 4: radii}[len(radii)]
+        if len(radii) == 1:
+            corners = radii * 4
+        elif len(radii) == 2:
+            corners = [radii[0], radii[1], radii[0], radii[1]]
+        elif len(radii) == 3:
+            corners = [radii[0], radii[1], radii[2], radii[1]]
+        else:
+            corners = radii
         mask = pyvips.Image.black(width, height).new_from_image(255).cast("uchar").copy_memory()
         centres = ((0, 0, 1, 1), (width, 0, -1, 1), (width, height, -1, -1), (0, height, 1, -1))
         for r, (cx, cy, sx, sy) in zip(corners, centres, strict=True):
@@ -490,6 +499,7 @@ def _absolute(size: Size | None, natural: int) -> Size | None:
 def _place(base: pyvips.Image, layer: pyvips.Image, component: Component, *, underlay: bool) -> pyvips.Image:
     """Composite ``layer`` onto ``base`` (or ``base`` onto it, for an underlay)."""
     left, top = geometry.placed((base.width, base.height), (layer.width, layer.height), component)
+    opaque = not base.hasalpha()
     base = _with_alpha(base)
     layer = _with_alpha(layer)
     if underlay:
@@ -497,4 +507,5 @@ def _place(base: pyvips.Image, layer: pyvips.Image, component: Component, *, und
         canvas = pyvips.Image.black(base.width, base.height, bands=4).copy(interpretation="srgb")
         canvas = canvas.composite2(layer, "over", x=left, y=top)
         return canvas.composite2(base, "over").cast("uchar")
-    return base.composite2(layer, "over", x=left, y=top).cast("uchar")
+    result = base.composite2(layer, "over", x=left, y=top).cast("uchar")
+    return result[:3] if opaque else result  # a layer over an opaque image leaves it opaque
