@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 import pyvips
 
 from medialoom.transform import geometry
-from medialoom.transform.grammar import Component, Layer, Size, Transformation, TransformationError, color_rgba
+from medialoom.transform.grammar import (Component, Layer, Quality, Size, Transformation, TransformationError,
+                                         color_rgba)
 
 pyvips.block_untrusted_set(True)
 
@@ -82,16 +83,17 @@ def check_supported(transformation: Transformation) -> None:
             raise TransformationError("z_ needs c_crop, c_thumb, c_fill or c_auto", "z_")
 
 
-def output_quality(component_quality, format_: str, save_data: bool) -> int:  # noqa: ANN001
-    if component_quality is None:
-        level = "low" if save_data else None
-        if level is None:
-            return AUTO_QUALITY_AVIF["good"] if format_ == "avif" else DEFAULT_QUALITY
-    elif component_quality.value is not None:
-        return component_quality.value
-    else:
-        level = "low" if save_data else component_quality.auto or "good"
-    return (AUTO_QUALITY_AVIF if format_ == "avif" else AUTO_QUALITY)[level]
+def output_quality(quality: Quality | None, format_: str, save_data: bool) -> int:
+    """The encoder's quality: ``q_N`` as given; ``q_auto[:level]`` by level (``low`` when the
+    client sent ``Save-Data: on``); otherwise the default."""
+    if quality is not None and quality.value is not None:
+        return quality.value
+    levels = AUTO_QUALITY_AVIF if format_ == "avif" else AUTO_QUALITY
+    if save_data:
+        return levels["low"]
+    if quality is not None:
+        return levels[quality.auto or "good"]
+    return levels["good"] if format_ == "avif" else DEFAULT_QUALITY
 
 
 class Renderer:
@@ -186,12 +188,10 @@ class Renderer:
 
     def _component(self, image: pyvips.Image, component: Component, *, base: pyvips.Image | None,
                    steps: list | None = None) -> pyvips.Image:
-        width, height = image.width, image.height
         if base is not None and "relative" in component.flags:
             # fl_relative: a layer's w_0.5 means half the width of the image beneath.
-            width, height = base.width, base.height
-            component = replace(component, width=_absolute(component.width, width),
-                                height=_absolute(component.height, height))
+            component = replace(component, width=_absolute(component.width, base.width),
+                                height=_absolute(component.height, base.height))
         if steps is None:
             steps, _, _ = geometry.plan(component, image.width, image.height)
         for step in steps:
@@ -206,7 +206,7 @@ class Renderer:
             image = _border(image, component.border.width, component.border.color)
         if component.opacity is not None:
             image = _with_alpha(image)
-            image = image[:3].bandjoin(image[3] * (component.opacity / 100))
+            image = image[:3].bandjoin((image[3] * (component.opacity / 100)).cast("uchar"))
         if component.background is not None and component.background.color and component.crop not in geometry.PADS:
             image = _flatten(image, component.background.color)
         return image
@@ -245,9 +245,8 @@ class Renderer:
         elif output_format == "webp":
             options.update(Q=q, lossless=False)
         elif output_format == "avif":
+            # Effort above 2 costs seconds per megapixel: too slow to render on request.
             options.update(Q=q, compression="av1", effort=2)
-        elif output_format == "gif":
-            pass
         try:
             data = image.write_to_buffer(_VIPS_SAVERS[output_format], **options)
         except pyvips.Error as error:
