@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from medialoom.transform.grammar import Transformation, TransformationError
 from medialoom.transform.render import OUTPUT_FORMATS
 
-_ALIASES = {"jpeg": "jpg", "jpe": "jpg"}
+# Extensions that name the same format as another (what an asset's format is stored as).
+FORMAT_ALIASES = {"jpeg": "jpg", "jpe": "jpg", "tif": "tiff"}
 # Originals we can read but not write are delivered as the closest format we can write.
 _FALLBACK = {"tiff": "jpg", "tif": "jpg", "bmp": "png", "ico": "png", "heic": "jpg", "heif": "jpg", "svg": "png",
              "pdf": "jpg"}
@@ -28,7 +29,7 @@ def choose_format(transformation: Transformation, extension: str, original: str,
     if asked and asked != "auto":
         return Choice(asked, False)
     if extension and asked != "auto":
-        wanted = _ALIASES.get(extension, extension)
+        wanted = FORMAT_ALIASES.get(extension, extension)
         if wanted not in OUTPUT_FORMATS:
             raise TransformationError(f"Cannot deliver the format {extension}", extension)
         return Choice(wanted, False)
@@ -43,5 +44,5 @@ def choose_format(transformation: Transformation, extension: str, original: str,
 
 
 def _writable(format_: str) -> str:
-    format_ = _ALIASES.get(format_, format_)
+    format_ = FORMAT_ALIASES.get(format_, format_)
     return format_ if format_ in OUTPUT_FORMATS else _FALLBACK.get(format_, "jpg")

@@ -20,15 +20,12 @@ from medialoom.assets.store import find_asset
 from medialoom.auth.signing import url_signature_matches
 from medialoom.db.models import Asset
 from medialoom.delivery.derived import derived_key
-from medialoom.delivery.formats import choose_format
+from medialoom.delivery.formats import FORMAT_ALIASES, choose_format
 from medialoom.delivery.respond import blob_response, cache_control, delivery_error, stored_response
 from medialoom.delivery.urls import DeliveryPath, parse_delivery_path
 from medialoom.media.formats import mime_type_for
 from medialoom.transform.grammar import Transformation, TransformationError, parse
 from medialoom.transform.render import RenderError, check_supported
-
-_FORMAT_ALIASES = {"jpeg": "jpg", "jpe": "jpg", "tif": "tiff"}
-
 
 def _lookup(services, env_id: int, resource_type: str, type_: str, source: str) -> tuple[Asset | None, str]:  # noqa: ANN001
     """Find the asset a URL names; returns it and the extension that was asked for."""
@@ -39,7 +36,7 @@ def _lookup(services, env_id: int, resource_type: str, type_: str, source: str) 
             public_id, extension = source.rsplit(".", 1)
             asset = find_asset(session, env_id, resource_type, type_, public_id)
             if asset is not None:
-                return asset, _FORMAT_ALIASES.get(extension.lower(), extension.lower())
+                return asset, FORMAT_ALIASES.get(extension.lower(), extension.lower())
         return find_asset(session, env_id, resource_type, type_, source), ""
 
 

@@ -479,8 +479,9 @@ def _text_layer(layer: Layer, component: Component) -> pyvips.Image:
 
 def _without_placement(component: Component) -> Component:
     """A layer's own transformation: what the component says except where to put the layer."""
-    return replace(component, overlay=None, underlay=None, gravity=None if component.crop is None else component.gravity,
-                   x=None, y=None, flags=component.flags - {"layer_apply"}, opacity=component.opacity)
+    gravity = component.gravity if component.crop is not None else None  # g_ without c_ places the layer
+    return replace(component, overlay=None, underlay=None, gravity=gravity, x=None, y=None,
+                   flags=component.flags - {"layer_apply"})
 
 
 def _continues(components: tuple[Component, ...], opener: Component) -> bool:
