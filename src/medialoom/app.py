@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.routing import Route
 
-from medialoom.api import admin, folders, metadata, resources, upload
+from medialoom.api import admin, folders, metadata, resources, transformations, upload
 from medialoom.api.admin import rate_limit_headers
 from medialoom.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from medialoom.api.responses import CloudinaryJSON, error_response
@@ -42,6 +42,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(resources.router)
     app.include_router(folders.router)
     app.include_router(metadata.router)
+    app.include_router(transformations.router)
     app.include_router(upload.router)
     app.router.routes.append(Route("/{cloud}/{resource_type}/{type}/{rest:path}", deliver, methods=["GET", "HEAD"]))
 

@@ -99,6 +99,33 @@ def env_create(
     typer.echo(f"CLOUDINARY_URL={cloudinary_url(env, settings.effective_public_url)}")
 
 
+@env_app.command("set")
+def env_set(
+    cloud_name: Annotated[str, typer.Argument(help="Cloud name of the environment to change.")],
+    strict_transformations: Annotated[bool | None, typer.Option(
+        "--strict-transformations/--no-strict-transformations",
+        help="Derive only named (allowed for strict), eager or signed transformations.")] = None,
+    auth_token_key: Annotated[str | None, typer.Option(
+        help="Hex key that signs __cld_token__ delivery tokens; an empty string removes it.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Change an environment's delivery settings."""
+    from medialoom.errors import ApiError
+    from medialoom.services import build_services
+
+    services = build_services(_settings(data_dir))
+    try:
+        env = services.environments.configure(cloud_name, strict_transformations=strict_transformations,
+                                              auth_token_key=auth_token_key)
+    except ApiError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(1) from error
+    finally:
+        services.close()
+    typer.echo(f"{env.cloud_name}\tstrict_transformations={env.strict_transformations}\t"
+               f"auth_token_key={'set' if env.auth_token_key else 'unset'}")
+
+
 @env_app.command("list")
 def env_list(data_dir: DataDir = None) -> None:
     """List product environments."""

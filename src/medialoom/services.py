@@ -23,6 +23,9 @@ from medialoom.config import Settings
 from medialoom.db import migrate
 from medialoom.db.session import Database
 from medialoom.delivery.derived import Derivations
+from medialoom.delivery.eager import Eager
+from medialoom.delivery.named import NamedTransformations
+from medialoom.delivery.producer import Producer
 from medialoom.errors import NotFound
 from medialoom.metadata.service import Metadata
 from medialoom.net.addresses import AllowList
@@ -50,6 +53,9 @@ class Services:
     rate_limits: AdminRateLimits
     outbound_allow: AllowList
     derivations: Derivations
+    named: NamedTransformations
+    producer: Producer
+    eager: Eager
 
     @property
     def base_url(self) -> str:
@@ -62,6 +68,7 @@ class Services:
         return env
 
     def close(self) -> None:
+        self.eager.close()
         self.db.dispose()
 
 
@@ -77,6 +84,10 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
     blobs = open_blob_store(settings)
     largest = max(settings.max_image_bytes, settings.max_video_bytes, settings.max_raw_bytes)
     lifecycle = Lifecycle(db, blobs)
+    derivations = Derivations(blobs, Renderer(max_megapixels=settings.max_image_megapixels),
+                              settings.max_concurrent_derivations or os.cpu_count() or 2)
+    named = NamedTransformations(db)
+    producer = Producer(db, blobs, derivations, named)
     return Services(
         settings=settings,
         db=db,
@@ -88,14 +99,16 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         labels=Labels(db),
         presets=Presets(db),
         catalog=Catalog(db),
-        bulk=Bulk(lifecycle),
+        bulk=Bulk(lifecycle, producer.forget),
         search=Search(db),
         folders=Folders(db),
         metadata=Metadata(db),
         rate_limits=AdminRateLimits(db, settings.admin_rate_limit),
         outbound_allow=AllowList.parse(settings.outbound_allow_list),
-        derivations=Derivations(blobs, Renderer(max_megapixels=settings.max_image_megapixels),
-                                settings.max_concurrent_derivations or os.cpu_count() or 2),
+        derivations=derivations,
+        named=named,
+        producer=producer,
+        eager=Eager(db, producer, settings.effective_public_url),
     )
 
 

@@ -29,6 +29,7 @@ from medialoom.assets.options import (
     parse_upload_options,
 )
 from medialoom.assets.presets import Preset
+from medialoom.assets.store import find_asset
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.auth.requests import Caller, authenticate
 from medialoom.delivery.download import signed_download
@@ -98,9 +99,15 @@ async def upload_api(cloud: str, resource_type: str, action: str, request: Reque
         if action == "explicit":
             check_known(params.values, UPLOAD_PARAMS)
             values = {k: v for k, v in params.values.items() if k in UPLOAD_PARAMS}
-            parse_upload_options(values, unsigned=False)  # validates every parameter given
+            options = parse_upload_options(values, unsigned=False)  # validates every parameter given
+            await run_in_threadpool(services.eager.check, env, options.eager)
             body = await run_in_threadpool(explicit, services.db, env, resource_type, params.get("type") or "upload",
                                            params.get("public_id") or "", values, base_url=services.base_url)
+            if options.invalidate:
+                await run_in_threadpool(_invalidate, services, env, body)
+            body = await run_in_threadpool(services.eager.derive, env, body, options.eager,
+                                           run_async=options.eager_async,
+                                           notification_url=options.eager_notification_url or options.notification_url)
             return CloudinaryJSON(body)
         if action in _MANAGE:
             check_known(params.values, frozenset(_MANAGE[action]))
@@ -108,6 +115,14 @@ async def upload_api(cloud: str, resource_type: str, action: str, request: Reque
         raise NotFound(f"Unknown action {action!r}")
     finally:
         await params.close()
+
+
+def _invalidate(services: Services, env: EnvironmentInfo, body: dict[str, Any]) -> None:
+    """``invalidate``: the asset's derived files go, so that the next views render anew."""
+    with services.db.read() as session:
+        asset = find_asset(session, env.id, body["resource_type"], body["type"], body["public_id"])
+    if asset is not None:
+        services.producer.forget(env, asset)
 
 
 def _manage(services: Services, env: EnvironmentInfo, resource_type: str, action: str, params: Params) -> dict[str, Any]:
@@ -160,11 +175,17 @@ async def _upload(services: Services, env: EnvironmentInfo, caller: Caller, reso
 
     content_range = request.headers.get("content-range")
     incoming = await _incoming(services, params, resource_type)
+    await run_in_threadpool(services.eager.check, env, options.eager)
     if content_range:
-        return await run_in_threadpool(_chunk, services, env, options, resource_type, incoming,
+        body = await run_in_threadpool(_chunk, services, env, options, resource_type, incoming,
                                        content_range, request.headers.get("x-unique-upload-id") or "")
-    return await run_in_threadpool(services.uploader.upload, env, incoming, options, resource_type,
-                                   base_url=services.base_url)
+        if body.get("done") is False:
+            return body
+    else:
+        body = await run_in_threadpool(services.uploader.upload, env, incoming, options, resource_type,
+                                       base_url=services.base_url)
+    return await run_in_threadpool(services.eager.derive, env, body, options.eager, run_async=options.eager_async,
+                                   notification_url=options.eager_notification_url or options.notification_url)
 
 
 def _preset_or_error(services: Services, env: EnvironmentInfo, name: str) -> Preset:

@@ -7,6 +7,7 @@ Cloudinary does, so one call never holds the write lock for long.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -27,19 +28,21 @@ DELETE_PARAMS = frozenset({"public_ids", "prefix", "all", "keep_original", "next
                            "batch_id", "notification_url", "transformations"})
 
 
+# Deletes an asset's derived files (of the given transformations, or all); returns how many.
+ForgetDerived = Callable[[EnvironmentInfo, Asset, "list[str] | None"], int]
+
+
 class Bulk:
-    def __init__(self, lifecycle: Lifecycle) -> None:
+    def __init__(self, lifecycle: Lifecycle, forget_derived: ForgetDerived) -> None:
         self.lifecycle = lifecycle
         self.db = lifecycle.db
         self.blobs = lifecycle.blobs
+        self.forget_derived = forget_derived
 
     def delete(self, env: EnvironmentInfo, resource_type: str, type_: str | None, values: dict[str, Any],
                tag: str | None = None) -> dict[str, Any]:
-        if values.get("transformations"):
-            raise BadRequest("Deleting derived resources is not supported by this server yet")
-        if parse_bool(values.get("keep_original"), "keep_original", False):
-            # Only derived resources would go, and there are none yet: nothing to do.
-            return {"deleted": {}, "deleted_counts": {}, "partial": False}
+        transformations = _transformations(values.get("transformations"))
+        keep_original = bool(parse_bool(values.get("keep_original"), "keep_original", False))
         public_ids = values.get("public_ids")
         public_ids = public_ids if isinstance(public_ids, list) else ([public_ids] if public_ids else [])
         prefix = values.get("prefix")
@@ -62,6 +65,8 @@ class Bulk:
         if values.get("next_cursor"):
             query = query.where(Asset.id > decode_cursor(str(values["next_cursor"])))
         deleted: dict[str, str] = {public_id: "not_found" for public_id in public_ids}
+        if keep_original or transformations:
+            return self._delete_derived(env, query, deleted, transformations)
         discard: list[str] = []
         with self.db.write() as session:
             assets = session.scalars(query.order_by(Asset.id).limit(BATCH + 1)).all()
@@ -83,6 +88,22 @@ class Bulk:
                                for pid, state in deleted.items()},
             "partial": more,
         }
+        if more:
+            body["next_cursor"] = encode_cursor(batch[-1].id)
+        return body
+
+    def _delete_derived(self, env: EnvironmentInfo, query: Any, deleted: dict[str, str],
+                        transformations: list[str] | None) -> dict[str, Any]:
+        """``keep_original``: the originals stay; their derived files (of ``transformations``
+        only, when given) go."""
+        with self.db.read() as session:
+            assets = session.scalars(query.order_by(Asset.id).limit(BATCH + 1)).all()
+        batch, more = assets[:BATCH], len(assets) > BATCH
+        counts: dict[str, dict[str, int]] = {pid: {"original": 0, "derived": 0} for pid in deleted}
+        for asset in batch:
+            counts[asset.public_id] = {"original": 0, "derived": self.forget_derived(env, asset, transformations)}
+            deleted[asset.public_id] = "deleted"
+        body: dict[str, Any] = {"deleted": deleted, "deleted_counts": counts, "partial": more}
         if more:
             body["next_cursor"] = encode_cursor(batch[-1].id)
         return body
@@ -138,3 +159,12 @@ class Bulk:
         if discard:
             self.blobs.delete(discard)
         return body
+
+
+def _transformations(value: Any) -> list[str] | None:
+    """``transformations`` as the SDKs send it: one string of ``|``-separated eager entries,
+    or a list."""
+    if not value:
+        return None
+    items = value if isinstance(value, list) else str(value).split("|")
+    return [str(item) for item in items if str(item).strip()] or None

@@ -15,10 +15,10 @@ from sqlalchemy.sql import Select
 
 from medialoom.assets.codecs import parse_bool, parse_max_results
 from medialoom.assets.naming import normalize_folder
-from medialoom.assets.serialize import resource_json
+from medialoom.assets.serialize import derived_json, resource_json
 from medialoom.assets.store import find_asset
 from medialoom.auth.environments import EnvironmentInfo
-from medialoom.db.models import Asset, AssetLabel, AssetVersion
+from medialoom.db.models import Asset, AssetLabel, AssetVersion, DerivedFile
 from medialoom.db.session import Database
 from medialoom.errors import BadRequest, NotFound
 from medialoom.search.labels import clip
@@ -188,6 +188,10 @@ class Catalog:
                 body["versions"] = [{"version_id": v.version_id, "version": v.version, "format": v.format,
                                      "size": v.bytes, "time": v.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                                      "restorable": True} for v in versions]
+            derived = session.scalars(select(DerivedFile).where(
+                DerivedFile.asset_pk == asset.id, DerivedFile.version_id == asset.version_id)
+                .order_by(DerivedFile.id)).all()
+            body["derived"] = [derived_json(file, asset, env, base_url) for file in derived]
         return body
 
     def tags(self, env: EnvironmentInfo, resource_type: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from medialoom.assets.codecs import parse_bool, parse_key_values, parse_metadata, parse_tags
 from medialoom.assets.naming import NamingRequest
+from medialoom.auth.access import AccessControlError, parse_access_control
 from medialoom.errors import BadRequest
 
 TRANSPORT_PARAMS = frozenset({"file", "api_key", "signature", "timestamp", "signature_algorithm", "resource_type", "cloud_name"})
@@ -84,6 +85,7 @@ class UploadOptions:
     display_name: str = ""
     type: str = "upload"
     access_mode: str = "public"
+    access_control: list[dict[str, str]] | None = None
     format: str = ""
     overwrite: bool = True
     backup: bool = False
@@ -94,6 +96,8 @@ class UploadOptions:
     notification_url: str = ""
     eager_notification_url: str = ""
     eager: list[str] = field(default_factory=list)
+    eager_async: bool = False
+    invalidate: bool = False
     allowed_formats: list[str] = field(default_factory=list)
     return_delete_token: bool = False
     callback: str = ""
@@ -110,6 +114,15 @@ class UploadOptions:
             filename=self.filename_override or filename, display_name=self.display_name,
             use_filename_as_display_name=self.use_filename_as_display_name, resource_type=resource_type,
         )
+
+
+def _access_control(value: Any) -> list[dict[str, str]] | None:
+    if value in (None, ""):
+        return None
+    try:
+        return parse_access_control(value) or None
+    except AccessControlError as error:
+        raise BadRequest(str(error)) from None
 
 
 def _flag(values: dict[str, Any], name: str, default: bool) -> bool:
@@ -167,6 +180,7 @@ def parse_upload_options(values: dict[str, Any], *, unsigned: bool, disallow_pub
         display_name=_text(values, "display_name"),
         type=_text(values, "type") or "upload",
         access_mode=_text(values, "access_mode") or "public",
+        access_control=_access_control(values.get("access_control")),
         format=_text(values, "format").lower().lstrip("."),
         # Unsigned uploads never overwrite: anyone holding the preset name could replace assets.
         overwrite=False if unsigned else _flag(values, "overwrite", True),
@@ -178,6 +192,8 @@ def parse_upload_options(values: dict[str, Any], *, unsigned: bool, disallow_pub
         notification_url=_text(values, "notification_url"),
         eager_notification_url=_text(values, "eager_notification_url"),
         eager=parse_eager(_text(values, "eager")),
+        eager_async=_flag(values, "eager_async", False),
+        invalidate=_flag(values, "invalidate", False),
         allowed_formats=[item.lower() for item in parse_tags(values.get("allowed_formats"))],
         return_delete_token=_flag(values, "return_delete_token", False),
         callback=_text(values, "callback"),

@@ -6,7 +6,7 @@ from typing import Any
 
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.auth.signing import response_signature, url_signature
-from medialoom.db.models import Asset
+from medialoom.db.models import Asset, DerivedFile
 from medialoom.db.session import as_utc
 
 
@@ -36,21 +36,30 @@ def delivery_url(base_url: str, env: EnvironmentInfo, asset: Asset, transformati
     return "/".join(parts)
 
 
-def _split_eager_format(eager: str) -> tuple[str, str]:
-    """``c_fill,w_100/jpg`` is a transformation plus a target format; ``w_100/e_sepia`` is not."""
-    head, slash, tail = eager.rpartition("/")
+def split_format(text: str) -> tuple[str, str]:
+    """``c_fill,w_100/jpg`` is a transformation and a target format (the eager syntax);
+    ``w_100/e_sepia`` is two components and ``w_100/`` has none."""
+    head, slash, tail = text.rpartition("/")
     if slash and tail and "_" not in tail and "," not in tail:
-        return head, tail
-    return eager, ""
+        return head, tail.lower()
+    return text.rstrip("/"), ""
 
 
 def eager_entry(base_url: str, env: EnvironmentInfo, asset: Asset, eager: str) -> dict[str, Any]:
-    transformation, fmt = _split_eager_format(eager)
+    transformation, fmt = split_format(eager)
     url = delivery_url(base_url, env, asset, transformation, fmt or None)
     entry: dict[str, Any] = {"transformation": transformation, "url": url, "secure_url": secure_variant(url)}
     if fmt:
         entry["format"] = fmt
     return entry
+
+
+def derived_json(file: DerivedFile, asset: Asset, env: EnvironmentInfo, base_url: str) -> dict[str, Any]:
+    """One derived file, as the resource detail and a transformation's detail list it."""
+    url = delivery_url(base_url, env, asset, file.transformation, file.format)
+    return {"transformation": file.transformation, "format": file.format, "bytes": file.bytes, "id": str(file.id),
+            "public_id": asset.public_id, "resource_type": asset.resource_type, "type": asset.type,
+            "url": url, "secure_url": secure_variant(url)}
 
 
 def secure_variant(url: str) -> str:
@@ -106,6 +115,8 @@ def upload_response(asset: Asset, env: EnvironmentInfo, base_url: str) -> dict[s
         body["moderation"] = list(asset.moderation)
     if asset.access_mode != "public":
         body["access_mode"] = asset.access_mode
+    if asset.access_control:
+        body["access_control"] = asset.access_control
     if asset.original_filename is not None:
         body["original_filename"] = asset.original_filename
     if asset.eager:
@@ -149,7 +160,7 @@ def resource_json(asset: Asset, env: EnvironmentInfo, base_url: str, *, tags: bo
         "secure_url": secure_variant(url),
         "status": "active",
         "access_mode": asset.access_mode,
-        "access_control": None,
+        "access_control": asset.access_control or None,
         "etag": asset.etag,
     }
     if asset.width is not None and asset.height is not None:

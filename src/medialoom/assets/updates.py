@@ -12,12 +12,14 @@ from medialoom.assets.changes import apply_labels, emitter
 from medialoom.assets.naming import normalize_folder
 from medialoom.assets.serialize import delivery_url, iso, resource_json
 from medialoom.assets.store import get_asset
+from medialoom.auth.access import AccessControlError, parse_access_control
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.db.session import Database, utcnow
 from medialoom.errors import BadRequest
 
 UPDATE_PARAMS = frozenset({"tags", "context", "metadata", "moderation_status", "display_name", "asset_folder",
-                           "notification_url", "batch_id", "clear_invalid", "unique_display_name"})
+                           "notification_url", "batch_id", "clear_invalid", "unique_display_name",
+                           "access_control"})
 MODERATION_DECISIONS = ("approved", "rejected")
 
 
@@ -49,6 +51,16 @@ def update(db: Database, env: EnvironmentInfo, resource_type: str, type_: str, p
                 emit("move", {"resources": {asset.public_id: {
                     **base, "from_asset_folder": previous_folder, "to_asset_folder": folder,
                     "display_name": asset.display_name}}})
+        if values.get("access_control") is not None:
+            try:
+                rules = parse_access_control(values["access_control"]) or None
+            except AccessControlError as error:
+                raise BadRequest(str(error)) from None
+            if rules != asset.access_control:
+                previous_rules, asset.access_control = asset.access_control, rules
+                emit("access_control_changed", {"resources": [{
+                    **base, "public_id": asset.public_id, "previous_access_control": previous_rules or [],
+                    "new_access_control": rules or []}]})
         if decision is not None:
             if not asset.moderation:
                 asset.moderation = [{"kind": "manual", "status": decision}]

@@ -164,7 +164,7 @@ class Uploader:
             "tags": options.tags, "context": options.context, "metadata_": options.metadata,
             "moderation": moderation,
             **moderation_columns(moderation),
-            "access_mode": options.access_mode, "placeholder": False,
+            "access_mode": options.access_mode, "access_control": options.access_control, "placeholder": False,
             "notification_url": options.notification_url or None, "eager": options.eager,
             "uploaded_at": now, "updated_at": now,
         }

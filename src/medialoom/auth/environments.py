@@ -28,6 +28,8 @@ class EnvironmentInfo:
     folder_mode: str
     signature_algorithm: str
     created_at: str
+    strict_transformations: bool = False
+    auth_token_key: str | None = None
 
     @property
     def cloudinary_url(self) -> str:
@@ -43,6 +45,8 @@ def _snapshot(row: Environment) -> EnvironmentInfo:
         folder_mode=row.folder_mode,
         signature_algorithm=row.signature_algorithm,
         created_at=as_utc(row.created_at).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        strict_transformations=row.strict_transformations,
+        auth_token_key=row.auth_token_key,
     )
 
 
@@ -57,6 +61,12 @@ def generate_api_key() -> str:
 
 def generate_api_secret() -> str:
     return secrets.token_urlsafe(20).replace("-", "x").replace("_", "y")[:27]
+
+
+def _check_token_key(key: str | None) -> None:
+    # The key is used as bytes.fromhex, as the SDKs do when they make tokens.
+    if key and not re.fullmatch(r"(?:[0-9a-fA-F]{2}){16,64}", key):
+        raise BadRequest("auth_token_key must be 32 to 128 hexadecimal characters")
 
 
 class Environments:
@@ -76,12 +86,16 @@ class Environments:
         api_key: str = "",
         api_secret: str = "",
         folder_mode: str = "dynamic",
+        *,
+        strict_transformations: bool = False,
+        auth_token_key: str | None = None,
     ) -> EnvironmentInfo:
         cloud_name = cloud_name or generate_cloud_name()
         if not CLOUD_NAME_RE.match(cloud_name):
             raise BadRequest(f"Invalid cloud name {cloud_name!r}: use 2-63 lower-case letters, digits and dashes")
         if folder_mode not in ("dynamic", "fixed"):
             raise BadRequest("folder_mode must be 'dynamic' or 'fixed'")
+        _check_token_key(auth_token_key)
         with self.db.write() as session:
             clash = session.scalar(
                 select(Environment).where(
@@ -96,11 +110,32 @@ class Environments:
                 api_secret=api_secret or generate_api_secret(),
                 folder_mode=folder_mode,
                 signature_algorithm="sha1",
+                strict_transformations=strict_transformations,
+                auth_token_key=auth_token_key or None,
                 created_at=utcnow(),
             )
             session.add(row)
             session.flush()
             return _snapshot(row)
+
+    def configure(self, cloud_name: str, *, strict_transformations: bool | None = None,
+                  auth_token_key: str | None = None) -> EnvironmentInfo:
+        """Change delivery settings; ``auth_token_key=""`` removes the key. Other processes see
+        the change within CACHE_SECONDS."""
+        _check_token_key(auth_token_key)
+        with self.db.write() as session:
+            row = session.scalar(select(Environment).where(Environment.cloud_name == cloud_name))
+            if row is None:
+                raise BadRequest(f"No environment {cloud_name!r}")
+            if strict_transformations is not None:
+                row.strict_transformations = strict_transformations
+            if auth_token_key is not None:
+                row.auth_token_key = auth_token_key or None
+            session.flush()
+            info = _snapshot(row)
+        with self._lock:
+            self._cache.pop(cloud_name, None)
+        return info
 
     def list(self) -> list[EnvironmentInfo]:
         with self.db.read() as session:

@@ -48,6 +48,10 @@ class Environment(Base):
     api_secret: Mapped[str] = mapped_column(String(128))
     folder_mode: Mapped[str] = mapped_column(String(16), default="dynamic")
     signature_algorithm: Mapped[str] = mapped_column(String(8), default="sha1")
+    # Only named (allowed_for_strict), eager or signed transformations may be derived.
+    strict_transformations: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The hex key of ``__cld_token__`` delivery tokens; tokens are refused while it is unset.
+    auth_token_key: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]
 
 
@@ -93,6 +97,8 @@ class Asset(Base):
     moderation_kind: Mapped[str | None] = mapped_column(String(32))
     moderation_status: Mapped[str | None] = mapped_column(String(16))
     access_mode: Mapped[str] = mapped_column(String(16), default="public")
+    # Who may view without a token or signature, and when (auth.access); None: everyone.
+    access_control: Mapped[list | None] = mapped_column(JSON, nullable=True)
     backup: Mapped[bool] = mapped_column(Boolean, default=False)
     # A destroyed asset that had backups stays as a placeholder so it can be restored.
     placeholder: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -266,3 +272,44 @@ class RateWindow(Base):
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     calls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DerivedFile(Base):
+    """A file rendered from one version of an asset (a transformation URL or an eager entry).
+
+    The bytes live in the blob store under ``key`` (see delivery.derived); this row is what
+    ``derived`` in the resource detail lists and what deleting by transformation finds.
+    ``transformation`` is the canonical form as asked, named transformations unexpanded.
+    """
+
+    __tablename__ = "derived_files"
+    __table_args__ = (Index("ix_derived_files_asset", "asset_pk", "transformation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    asset_pk: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    version_id: Mapped[str] = mapped_column(String(32))
+    transformation: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(256), unique=True)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class NamedTransformation(Base):
+    """``t_<name>`` in a URL stands for ``transformation``. Unnamed entries (``named`` false)
+    are transformation strings registered only to mark them ``allowed_for_strict``."""
+
+    __tablename__ = "named_transformations"
+    __table_args__ = (UniqueConstraint("environment_id", "name", name="uq_named_transformation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(ByteOrderedString(1024))
+    transformation: Mapped[str] = mapped_column(Text)
+    named: Mapped[bool] = mapped_column(Boolean, default=True)
+    allowed_for_strict: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

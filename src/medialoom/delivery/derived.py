@@ -37,8 +37,10 @@ class Derivations:
         self._lock = threading.Lock()
         self._inflight: dict[str, Future] = {}
 
-    def get_or_render(self, key: str, render: Callable[[Renderer], Rendered]) -> str:
-        """The blob key of the derived file, rendering and storing it first when missing."""
+    def get_or_render(self, key: str, render: Callable[[Renderer], Rendered],
+                      stored: Callable[[Rendered], None] | None = None) -> str:
+        """The blob key of the derived file, rendering and storing it first when missing;
+        ``stored`` hears about a file this call rendered (to record it)."""
         if self.blobs.exists(key):
             return key
         with self._lock:
@@ -51,7 +53,10 @@ class Derivations:
         try:
             with self._slots:
                 if not self.blobs.exists(key):  # another process may have finished meanwhile
-                    self.blobs.put(key, render(self.renderer).data)
+                    rendered = render(self.renderer)
+                    self.blobs.put(key, rendered.data)
+                    if stored is not None:
+                        stored(rendered)
             future.set_result(key)
             return key
         except BaseException as error:

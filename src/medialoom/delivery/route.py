@@ -1,15 +1,20 @@
 """``GET /{cloud}/{resource_type}/{type}/...``: deliver originals and derived images.
 
-Public (``upload``) assets are open to anyone. ``private`` and ``authenticated`` assets, and
-assets whose access mode is authenticated, are delivered only with a valid ``s--SIG--``
-segment. A URL with transformations, or with an extension other than the stored format, is
-rendered once (``delivery.derived``) and served from storage afterwards. Every refusal is a
-bare status with the reason in ``x-cld-error``, as on Cloudinary.
+Who may see what: ``upload`` assets are open to anyone unless their access mode is
+authenticated or an ``access_control`` window is closed; then, like ``authenticated`` assets,
+they need a valid ``s--SIG--`` segment or a ``__cld_token__``. ``private`` assets need the
+signature. A signature that is present must be right.
+
+A URL with transformations, or with an extension other than the stored format, is rendered
+once (``delivery.producer``) and served from storage afterwards; in strict mode only signed
+URLs, files that exist (eager) and transformations registered as allowed for strict render.
+Every refusal is a bare status with the reason in ``x-cld-error``, as on Cloudinary.
 """
 
 from __future__ import annotations
 
-from functools import partial
+import time
+from datetime import UTC, datetime
 from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
@@ -17,15 +22,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from medialoom.assets.store import find_asset
+from medialoom.auth.access import TOKEN_NAME, check_token, open_to_anyone
 from medialoom.auth.signing import url_signature_matches
 from medialoom.db.models import Asset
-from medialoom.delivery.derived import derived_key
 from medialoom.delivery.formats import FORMAT_ALIASES, choose_format
 from medialoom.delivery.respond import blob_response, cache_control, delivery_error, stored_response
 from medialoom.delivery.urls import DeliveryPath, parse_delivery_path
 from medialoom.media.formats import mime_type_for
 from medialoom.transform.grammar import Transformation, TransformationError, parse
-from medialoom.transform.render import RenderError, check_supported
+from medialoom.transform.render import RenderError
 
 def _lookup(services, env_id: int, resource_type: str, type_: str, source: str) -> tuple[Asset | None, str]:  # noqa: ANN001
     """Find the asset a URL names; returns it and the extension that was asked for."""
@@ -50,14 +55,6 @@ def _raw_rest(request: Request) -> str:
     return parts[4] if len(parts) == 5 else ""
 
 
-def _layer_bytes(services, env_id: int, public_id: str) -> bytes | None:  # noqa: ANN001
-    with services.db.read() as session:
-        asset = find_asset(session, env_id, "image", "upload", public_id)
-    if asset is None or asset.placeholder or not asset.blob_key:
-        return None
-    return services.blobs.get(asset.blob_key)
-
-
 async def deliver(request: Request) -> Response:
     services = request.app.state.services
     cloud = request.path_params["cloud"]
@@ -68,64 +65,134 @@ async def deliver(request: Request) -> Response:
     env = await run_in_threadpool(services.environments.by_cloud_name, cloud)
     if env is None:
         return delivery_error(404, f"Invalid cloud_name {cloud}")
-    raw_path = parse_delivery_path(_raw_rest(request))
+    raw_rest = _raw_rest(request)
+    raw_path = parse_delivery_path(raw_rest)
     if raw_path is None:
         return delivery_error(404, "Resource not found")
     path = DeliveryPath(raw_path.signature, raw_path.transformations, raw_path.version, unquote(raw_path.source))
     asset, extension = await run_in_threadpool(_lookup, services, env.id, resource_type, type_, path.source)
+    signed = path.signature is not None and url_signature_matches(path.signed_part, path.signature, env.api_secret)
+    if path.signature is not None and not signed:
+        return delivery_error(401, "Invalid signature")
+    transformation_text = "/".join(path.transformations)
     if asset is None or asset.placeholder or not asset.blob_key:
-        return delivery_error(404, "Resource not found")
+        asset = await run_in_threadpool(_default_image, services, env.id, resource_type, transformation_text)
+        if asset is None:
+            return delivery_error(404, "Resource not found")
     if asset.moderation and asset.moderation[-1].get("status") == "rejected":
         return delivery_error(404, "Resource was rejected by moderation")
-    needs_signature = type_ != "upload" or asset.access_mode == "authenticated"
-    if needs_signature:
-        if path.signature is None:
-            return delivery_error(401, "Signature required to deliver this resource")
-        if not url_signature_matches(path.signed_part, path.signature, env.api_secret):
-            return delivery_error(401, "Invalid signature")
+    refusal = _refusal(request, env, asset, type_, signed)
+    if refusal is not None:
+        return delivery_error(401, refusal)
+    private = type_ != "upload" or asset.access_mode == "authenticated" or bool(asset.access_control)
     if not path.transformations and (not extension or extension == asset.format or resource_type == "raw"):
-        return blob_response(request, services.blobs, asset, private=needs_signature)
+        return blob_response(request, services.blobs, asset, private=private)
     if resource_type != "image":
         return delivery_error(400, f"Transformations of {resource_type} files are not supported by this server yet")
+    producer = services.producer
+    dpr = _client_dpr(request)
     try:
-        transformation = parse("/".join(path.transformations))
-        _check_named(transformation)
-        check_supported(transformation)
-        choice = choose_format(transformation, extension, asset.format, request.headers.get("accept", ""))
+        prepared = await run_in_threadpool(producer.prepare, env, transformation_text, dpr)
+        choice = choose_format(prepared.effective, extension, asset.format, request.headers.get("accept", ""))
     except TransformationError as error:
         return delivery_error(400, str(error))
-    save_data = request.headers.get("save-data", "").lower() == "on" and _uses_auto_quality(transformation)
-    key = derived_key(env.id, asset.version_id, transformation, choice.format, "save-data" if save_data else "")
-    render = partial(_render, services, env.id, asset, transformation, choice.format, save_data)
+    save_data = request.headers.get("save-data", "").lower() == "on" and _uses_auto_quality(prepared.effective)
+    if env.strict_transformations and not signed:
+        key = producer.key(env, asset, prepared, choice.format)
+        allowed = await run_in_threadpool(_allowed_in_strict, services, env, prepared, choice.format, key)
+        if not allowed:
+            return delivery_error(401, f"Transformation {transformation_text} is not allowed "
+                                       "(strict transformations are on: sign the URL or name it)")
     try:
-        await run_in_threadpool(services.derivations.get_or_render, key, render)
+        key = await run_in_threadpool(producer.produce, env, asset, prepared, choice.format, save_data=save_data)
     except TransformationError as error:
         return delivery_error(400, str(error))
     except RenderError as error:
         return delivery_error(400, f"Cannot transform this image: {error}")
-    attachment = next((c for c in transformation.components if "attachment" in c.flags), None)
+    attachment = next((c for c in prepared.effective.components if "attachment" in c.flags), None)
     name = None
     if attachment is not None:
         base = attachment.attachment_name or asset.public_id.rsplit("/", 1)[-1]
         name = f"{base}.{choice.format}".replace('"', "")
+    vary = [*(["Accept"] if choice.negotiated else []), *(_DPR_HINTS if dpr is not None else [])]
     return stored_response(request, services.blobs, key, size=None, content_type=mime_type_for(choice.format),
                            etag=key.rsplit("/", 1)[-1].split(".")[0][:32],
-                           cache=cache_control(private=needs_signature, immutable=path.version is not None),
-                           attachment_name=name, vary="Accept" if choice.negotiated else None)
+                           cache=cache_control(private=private, immutable=path.version is not None),
+                           attachment_name=name, vary=", ".join(vary) or None)
 
 
-def _render(services, env_id: int, asset: Asset, transformation: Transformation, format_: str,  # noqa: ANN001
-            save_data: bool, renderer):  # noqa: ANN001, ANN202
-    source = services.blobs.get(asset.blob_key)
-    return renderer.render(source, transformation, format_, save_data=save_data,
-                           layer_source=partial(_layer_bytes, services, env_id))
+def _refusal(request: Request, env, asset: Asset, type_: str, signed: bool) -> str | None:  # noqa: ANN001
+    """Why this request may not see ``asset``, or None. ``private`` needs a signed URL;
+    ``authenticated`` (type or access mode) and closed access-control windows take a signed
+    URL or a ``__cld_token__``."""
+    if type_ == "private":
+        return None if signed else "Signature required to deliver this resource"
+    needs_credentials = (type_ == "authenticated" or asset.access_mode == "authenticated"
+                         or not open_to_anyone(asset.access_control, datetime.now(UTC)))
+    if not needs_credentials or signed:
+        return None
+    token = _query_token(request)
+    if token is None:
+        return "Signature or token required to deliver this resource"
+    if not env.auth_token_key:
+        return "Token authentication is not set up for this environment"
+    client = request.client.host if request.client else None
+    check = check_token(token, env.auth_token_key, _raw_path(request), client, time.time())
+    return None if check.ok else check.reason
 
 
-def _check_named(transformation: Transformation) -> None:
-    for component in transformation.components:
-        if component.named:
-            name = component.named[0]
-            raise TransformationError(f"Named transformation {name} not found", f"t_{name}")
+def _query_token(request: Request) -> str | None:
+    """The token as sent: its parts are signed in their escaped form."""
+    for part in request.scope.get("query_string", b"").decode("latin-1").split("&"):
+        name, _, value = part.partition("=")
+        if name == TOKEN_NAME:
+            return value
+    return None
+
+
+def _raw_path(request: Request) -> str:
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if raw else request.url.path
+
+
+_DPR_HINTS = ["DPR", "Sec-CH-DPR"]
+
+
+def _client_dpr(request: Request) -> float | None:
+    """The device pixel ratio from client hints, for ``dpr_auto`` (None without hints)."""
+    for header in ("sec-ch-dpr", "dpr"):
+        value = request.headers.get(header)
+        if value:
+            try:
+                return min(max(round(float(value), 1), 1.0), 4.0)
+            except ValueError:
+                return None
+    return None
+
+
+def _default_image(services, env_id: int, resource_type: str, transformation_text: str) -> Asset | None:  # noqa: ANN001
+    """``d_<public id>.<ext>``: what to show when the asked image does not exist."""
+    if resource_type != "image" or "d_" not in transformation_text:
+        return None
+    try:
+        components = parse(transformation_text).components
+    except TransformationError:
+        return None
+    name = next((c.default_image for c in components if c.default_image), None)
+    if not name:
+        return None
+    with services.db.read() as session:
+        for public_id in (name.rsplit(".", 1)[0], name):
+            asset = find_asset(session, env_id, "image", "upload", public_id)
+            if asset is not None and not asset.placeholder and asset.blob_key:
+                return asset
+    return None
+
+
+def _allowed_in_strict(services, env, prepared, format_: str, key: str) -> bool:  # noqa: ANN001
+    """Strict mode: what exists already (eager, earlier signed views) may be served; a new
+    rendering needs a name or transformation registered as allowed for strict."""
+    return services.producer.exists(key) or services.named.allowed_for_strict(env, prepared.asked, format_)
 
 
 def _uses_auto_quality(transformation: Transformation) -> bool:

@@ -1,0 +1,138 @@
+"""Making one derived file: the path shared by delivery URLs, eager transformations and
+``explicit``.
+
+``prepare`` turns transformation text into what to render (named transformations expanded,
+support checked); ``produce`` renders it for one asset version and format unless it is stored
+already, and records the file so that the resource detail lists it and deleting by
+transformation finds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import partial
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from medialoom.assets.serialize import split_format
+from medialoom.assets.store import derived_prefix, find_asset
+from medialoom.auth.environments import EnvironmentInfo
+from medialoom.db.models import Asset, DerivedFile
+from medialoom.db.session import Database, utcnow
+from medialoom.delivery.derived import Derivations, derived_key
+from medialoom.delivery.named import NamedTransformations
+from medialoom.storage import BlobStore
+from medialoom.errors import BadRequest
+from medialoom.transform.grammar import Transformation, TransformationError, canonical, parse
+from medialoom.transform.render import Rendered, Renderer, check_supported
+
+
+@dataclass(frozen=True)
+class Prepared:
+    asked: Transformation  # as written, ``t_`` kept: what the derived file is listed under
+    effective: Transformation  # what is rendered
+
+    @property
+    def named_only(self) -> bool:
+        return bool(self.asked.components) and all(c.named for c in self.asked.components)
+
+
+@dataclass(frozen=True)
+class Produced:
+    key: str
+    format: str
+    bytes: int
+    width: int | None
+    height: int | None
+
+
+class Producer:
+    def __init__(self, db: Database, blobs: BlobStore, derivations: Derivations,
+                 named: NamedTransformations) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.derivations = derivations
+        self.named = named
+
+    def prepare(self, env: EnvironmentInfo, text: str, dpr: float | None = None) -> Prepared:
+        """Raises TransformationError (a 400 naming the parameter). ``dpr`` is the client's
+        pixel ratio that ``dpr_auto`` stands for (1.0 when the client sent no hint)."""
+        asked = parse(text)
+        effective = self.named.expand(env, asked)
+        if any(c.dpr == "auto" for c in effective.components):
+            effective = Transformation(tuple(replace(c, dpr=dpr or 1.0) if c.dpr == "auto" else c
+                                             for c in effective.components))
+        check_supported(effective)
+        return Prepared(asked, effective)
+
+    def key(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str, variant: str = "") -> str:
+        return derived_key(env.id, asset.version_id, prepared.effective, format_, variant)
+
+    def exists(self, key: str) -> bool:
+        return self.blobs.exists(key)
+
+    def produce(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str, *,
+                save_data: bool = False) -> str:
+        """The blob key of the derived file, rendered now if it was not stored yet. Raises
+        TransformationError or RenderError."""
+        variant = "save-data" if save_data else ""
+        key = self.key(env, asset, prepared, format_, variant)
+        render = partial(self._render, env, asset, prepared.effective, format_, save_data)
+        stored = partial(self._record, env, asset, prepared, format_, key) if not variant else None
+        return self.derivations.get_or_render(key, render, stored)
+
+    def facts(self, key: str) -> Produced | None:
+        with self.db.read() as session:
+            row = session.scalar(select(DerivedFile).where(DerivedFile.key == key))
+        if row is None:
+            return None
+        return Produced(row.key, row.format, row.bytes, row.width, row.height)
+
+    def forget(self, env: EnvironmentInfo, asset: Asset, transformations: list[str] | None = None) -> int:
+        """Delete an asset's derived files (those of ``transformations`` only, when given);
+        returns how many went. Unrecorded files (Save-Data variants) go with the whole set."""
+        wanted = None if transformations is None else {self._listed_as(text) for text in transformations}
+        with self.db.write() as session:
+            rows = session.scalars(select(DerivedFile).where(DerivedFile.asset_pk == asset.id)).all()
+            gone = [row for row in rows if wanted is None or row.transformation in wanted]
+            if gone:
+                session.execute(delete(DerivedFile).where(DerivedFile.id.in_([row.id for row in gone])))
+        for row in gone:
+            self.blobs.delete(row.key)
+        if transformations is None:
+            self.blobs.delete_prefix(derived_prefix(env.id, asset.version_id))
+        return len(gone)
+
+    @staticmethod
+    def _listed_as(text: str) -> str:
+        try:
+            return canonical(parse(split_format(text)[0]))
+        except TransformationError as error:
+            raise BadRequest(f"Invalid transformation {text!r}: {error}") from None
+
+    def _render(self, env: EnvironmentInfo, asset: Asset, transformation: Transformation, format_: str,
+                save_data: bool, renderer: Renderer) -> Rendered:
+        source = self.blobs.get(asset.blob_key)
+        return renderer.render(source, transformation, format_, save_data=save_data,
+                               layer_source=partial(self._layer_bytes, env))
+
+    def _layer_bytes(self, env: EnvironmentInfo, public_id: str) -> bytes | None:
+        with self.db.read() as session:
+            layer = find_asset(session, env.id, "image", "upload", public_id)
+        if layer is None or layer.placeholder or not layer.blob_key:
+            return None
+        return self.blobs.get(layer.blob_key)
+
+    def _record(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str, key: str,
+                rendered: Rendered) -> None:
+        try:
+            with self.db.write() as session:
+                if session.scalar(select(DerivedFile.id).where(DerivedFile.key == key)) is None:
+                    session.add(DerivedFile(
+                        environment_id=env.id, asset_pk=asset.id, version_id=asset.version_id,
+                        transformation=canonical(prepared.asked), format=format_, key=key,
+                        bytes=len(rendered.data), width=rendered.width, height=rendered.height,
+                        created_at=utcnow()))
+        except IntegrityError:
+            pass  # recorded by another process meanwhile, or the asset was deleted meanwhile
