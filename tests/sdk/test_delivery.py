@@ -247,3 +247,55 @@ def test_exif_is_stripped_from_derived_images(tmp_path, server):  # noqa: ARG001
     kept = fetch(cloudinary.utils.cloudinary_url(public_id, format="jpg", width=31, crop="scale",
                                                  flags="keep_iptc")[0])
     assert kept.status_code == 200
+
+
+def test_g_face_keeps_the_face_in_the_cut(tmp_path):
+    from tests.unit.test_faces import astronaut
+
+    from medialoom.transform.faces import detect_faces
+
+    path = tmp_path / "astronaut.png"
+    photo = astronaut()
+    photo.write_to_file(str(path))
+    face = detect_faces(photo)[0]
+    public_id = cloudinary.uploader.upload(str(path), public_id="delivery/astronaut", overwrite=True)["public_id"]
+    url = cloudinary.utils.cloudinary_url(public_id, format="png", width=120, height=120, crop="crop",
+                                          gravity="face")[0]
+    cut = decoded(fetch(url))
+    assert (cut.width, cut.height) == (120, 120)
+    # The same square cut around the detected face, made here: the pixels agree.
+    left = min(max(round(face.left + face.width / 2 - 60), 0), photo.width - 120)
+    top = min(max(round(face.top + face.height / 2 - 60), 0), photo.height - 120)
+    expected = photo.crop(left, top, 120, 120)
+    assert (cut[:3] - expected[:3]).abs().avg() < 2
+    centred = decoded(fetch(cloudinary.utils.cloudinary_url(public_id, format="png", width=120, height=120,
+                                                            crop="crop", gravity="center")[0]))
+    assert (centred[:3] - expected[:3]).abs().avg() > 10
+    faces = decoded(fetch(cloudinary.utils.cloudinary_url(public_id, format="png", width=200, height=100,
+                                                          crop="fill", gravity="faces")[0]))
+    assert (faces.width, faces.height) == (200, 100)
+
+
+def test_video_thumbnails_take_the_frame_at_the_offset(tmp_path):
+    from tests.unit.test_video_frames import make_video
+
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(make_video())  # one second each of red, blue, green
+    public_id = cloudinary.uploader.upload(str(path), resource_type="video", public_id="delivery/clip",
+                                           overwrite=True)["public_id"]
+    second = cloudinary.utils.cloudinary_url(public_id, resource_type="video", format="jpg", start_offset=1.5,
+                                             width=32, crop="scale")[0]
+    assert "so_1.5" in second
+    image = decoded(fetch(second))
+    assert (image.width, image.height) == (32, 24) and near(pixel(image, 0.5, 0.5), BLUE, 60)
+    first = decoded(fetch(cloudinary.utils.cloudinary_url(public_id, resource_type="video", format="png",
+                                                          start_offset="10p")[0]))
+    assert near(pixel(first, 0.5, 0.5), RED, 60)
+    middle = decoded(fetch(cloudinary.utils.cloudinary_url(public_id, resource_type="video", format="png")[0]))
+    assert near(pixel(middle, 0.5, 0.5), BLUE, 60)
+    bad = fetch(cloudinary.utils.cloudinary_url(public_id, resource_type="video", format="jpg",
+                                                start_offset="soon")[0])
+    assert bad.status_code == 400 and "so_" in bad.headers["x-cld-error"]
+    transcode = fetch(cloudinary.utils.cloudinary_url(public_id, resource_type="video", format="mp4", width=32,
+                                                      crop="scale")[0])
+    assert transcode.status_code == 400 and "still frames" in transcode.headers["x-cld-error"]

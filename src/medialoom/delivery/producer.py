@@ -24,6 +24,7 @@ from medialoom.delivery.derived import Derivations, derived_key
 from medialoom.delivery.named import NamedTransformations
 from medialoom.storage import BlobStore
 from medialoom.errors import BadRequest
+from medialoom.media.video_frames import frame_at, parse_offset
 from medialoom.transform.grammar import Transformation, TransformationError, canonical, parse
 from medialoom.transform.render import Rendered, Renderer, check_supported
 
@@ -32,10 +33,14 @@ from medialoom.transform.render import Rendered, Renderer, check_supported
 class Prepared:
     asked: Transformation  # as written, ``t_`` kept: what the derived file is listed under
     effective: Transformation  # what is rendered
+    frame: str | None = None  # a video thumbnail's ``so_`` value
 
     @property
-    def named_only(self) -> bool:
-        return bool(self.asked.components) and all(c.named for c in self.asked.components)
+    def listed_as(self) -> str:
+        text = canonical(self.asked)
+        if self.frame is None:
+            return text
+        return f"so_{self.frame}" + (f",{text}" if text and "/" not in text else f"/{text}" if text else "")
 
 
 @dataclass(frozen=True)
@@ -73,13 +78,16 @@ class Producer:
         return self.blobs.exists(key)
 
     def produce(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str, *,
-                save_data: bool = False) -> str:
-        """The blob key of the derived file, rendered now if it was not stored yet. Raises
-        TransformationError or RenderError."""
+                save_data: bool = False, frame: str | None = None) -> str:
+        """The blob key of the derived file, rendered now if it was not stored yet. ``frame``
+        is a video's ``so_`` value (``auto`` for the middle): its still is the source. Raises
+        TransformationError, RenderError, or VideoFrameError / InvalidOffset /
+        VideoFramesUnavailable for video thumbnails."""
         variant = "save-data" if save_data else ""
-        key = self.key(env, asset, prepared, format_, variant)
-        render = partial(self._render, env, asset, prepared.effective, format_, save_data)
-        stored = partial(self._record, env, asset, prepared, format_, key) if not variant else None
+        key = self.key(env, asset, prepared, format_, "|".join(filter(None, [variant, frame and f"so_{frame}"])))
+        render = partial(self._render, env, asset, prepared.effective, format_, save_data, frame)
+        listed = prepared if frame is None else replace(prepared, frame=frame)
+        stored = partial(self._record, env, asset, listed, format_, key) if not variant else None
         return self.derivations.get_or_render(key, render, stored)
 
     def facts(self, key: str) -> Produced | None:
@@ -112,8 +120,11 @@ class Producer:
             raise BadRequest(f"Invalid transformation {text!r}: {error}") from None
 
     def _render(self, env: EnvironmentInfo, asset: Asset, transformation: Transformation, format_: str,
-                save_data: bool, renderer: Renderer) -> Rendered:
+                save_data: bool, frame: str | None, renderer: Renderer) -> Rendered:
         source = self.blobs.get(asset.blob_key)
+        if asset.resource_type == "video":
+            still = frame_at(source, parse_offset(frame or "auto"), max_pixels=renderer.max_pixels)
+            source = still.write_to_buffer(".png", compression=1)
         return renderer.render(source, transformation, format_, save_data=save_data,
                                layer_source=partial(self._layer_bytes, env))
 
@@ -131,7 +142,7 @@ class Producer:
                 if session.scalar(select(DerivedFile.id).where(DerivedFile.key == key)) is None:
                     session.add(DerivedFile(
                         environment_id=env.id, asset_pk=asset.id, version_id=asset.version_id,
-                        transformation=canonical(prepared.asked), format=format_, key=key,
+                        transformation=prepared.listed_as, format=format_, key=key,
                         bytes=len(rendered.data), width=rendered.width, height=rendered.height,
                         created_at=utcnow()))
         except IntegrityError:

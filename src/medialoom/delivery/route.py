@@ -26,11 +26,12 @@ from medialoom.auth.access import TOKEN_NAME, check_token, open_to_anyone
 from medialoom.auth.signing import url_signature_matches
 from medialoom.db.models import Asset
 from medialoom.delivery.formats import FORMAT_ALIASES, choose_format
+from medialoom.media.video_frames import InvalidOffset, VideoFrameError, VideoFramesUnavailable
 from medialoom.delivery.respond import blob_response, cache_control, delivery_error, stored_response
 from medialoom.delivery.urls import DeliveryPath, parse_delivery_path
 from medialoom.media.formats import mime_type_for
 from medialoom.transform.grammar import Transformation, TransformationError, parse
-from medialoom.transform.render import RenderError
+from medialoom.transform.render import OUTPUT_FORMATS, RenderError
 
 def _lookup(services, env_id: int, resource_type: str, type_: str, source: str) -> tuple[Asset | None, str]:  # noqa: ANN001
     """Find the asset a URL names; returns it and the extension that was asked for."""
@@ -87,8 +88,14 @@ async def deliver(request: Request) -> Response:
     private = type_ != "upload" or asset.access_mode == "authenticated" or bool(asset.access_control)
     if not path.transformations and (not extension or extension == asset.format or resource_type == "raw"):
         return blob_response(request, services.blobs, asset, private=private)
-    if resource_type != "image":
-        return delivery_error(400, f"Transformations of {resource_type} files are not supported by this server yet")
+    frame = None
+    if resource_type == "video":
+        transformation_text, frame = _start_offset(transformation_text)
+        if extension not in OUTPUT_FORMATS:
+            return delivery_error(400, "Video transformations are not supported by this server: only still "
+                                       "frames (so_ with an image extension such as .jpg)")
+    elif resource_type != "image":
+        return delivery_error(400, f"Transformations of {resource_type} files are not supported")
     producer = services.producer
     dpr = _client_dpr(request)
     try:
@@ -104,11 +111,18 @@ async def deliver(request: Request) -> Response:
             return delivery_error(401, f"Transformation {transformation_text} is not allowed "
                                        "(strict transformations are on: sign the URL or name it)")
     try:
-        key = await run_in_threadpool(producer.produce, env, asset, prepared, choice.format, save_data=save_data)
+        key = await run_in_threadpool(producer.produce, env, asset, prepared, choice.format, save_data=save_data,
+                                      frame=frame)
     except TransformationError as error:
         return delivery_error(400, str(error))
     except RenderError as error:
         return delivery_error(400, f"Cannot transform this image: {error}")
+    except InvalidOffset as error:
+        return delivery_error(400, f"{error} (so_)")
+    except VideoFramesUnavailable:
+        return delivery_error(400, "Video thumbnails need the optional PyAV package (pip install av)")
+    except VideoFrameError as error:
+        return delivery_error(400, f"Cannot take a frame from this video: {error}")
     attachment = next((c for c in prepared.effective.components if "attachment" in c.flags), None)
     name = None
     if attachment is not None:
@@ -119,6 +133,23 @@ async def deliver(request: Request) -> Response:
                            etag=key.rsplit("/", 1)[-1].split(".")[0][:32],
                            cache=cache_control(private=private, immutable=path.version is not None),
                            attachment_name=name, vary=", ".join(vary) or None)
+
+
+def _start_offset(text: str) -> tuple[str, str]:
+    """Take ``so_<offset>`` out of a video thumbnail's transformation (the image grammar does
+    not know video parameters); ``auto`` (the middle) when none is given."""
+    offset = "auto"
+    components = []
+    for component in text.split("/") if text else []:
+        kept = []
+        for token in component.split(","):
+            if token.startswith("so_"):
+                offset = token[3:]
+            else:
+                kept.append(token)
+        if kept:
+            components.append(",".join(kept))
+    return "/".join(components), offset
 
 
 def _refusal(request: Request, env, asset: Asset, type_: str, signed: bool) -> str | None:  # noqa: ANN001

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import pyvips
 
-from medialoom.transform import geometry
+from medialoom.transform import faces, geometry
 from medialoom.transform.grammar import (Component, Layer, Quality, Size, Transformation, TransformationError,
                                          color_rgba)
 
@@ -72,8 +72,6 @@ def check_supported(transformation: Transformation) -> None:
             raise TransformationError(f"Flag {flag} is not supported by this server", f"fl_{flag}")
         if component.named:
             raise TransformationError("Named transformations must be expanded before rendering", "t_")
-        if component.gravity and component.gravity.mode in ("face", "faces"):
-            raise TransformationError("Face detection is not available on this server yet", "g_face")
         if component.background and component.background.kind != "color":
             raise TransformationError(f"b_{component.background.kind} is not supported by this server", "b_")
         for layer in (component.overlay, component.underlay):
@@ -304,7 +302,7 @@ def _apply_step(image: pyvips.Image, step, component: Component) -> pyvips.Image
     if isinstance(step, geometry.Cut):
         return image.crop(step.left, step.top, step.width, step.height)
     if isinstance(step, geometry.SmartCut):
-        return image.smartcrop(step.width, step.height, interesting="attention")
+        return _smart_cut(image, step)
     if isinstance(step, geometry.Pad):
         color = component.background.color if component.background and component.background.color else None
         if color is None:
@@ -319,6 +317,25 @@ def _apply_step(image: pyvips.Image, step, component: Component) -> pyvips.Image
         return image.embed(step.left, step.top, step.width, step.height, extend="background",
                            background=background[:3])
     raise AssertionError(step)
+
+
+def _smart_cut(image: pyvips.Image, step: geometry.SmartCut) -> pyvips.Image:
+    width, height = min(step.width, image.width), min(step.height, image.height)
+    if step.focus == "auto":
+        return image.smartcrop(width, height, interesting="attention")
+    image = image.copy_memory()  # the detector reads the pixels, and so does the cut after it
+    try:
+        box = faces.focus(faces.detect_faces(image), step.focus)
+    except faces.FacesUnavailable as error:
+        raise RenderError(str(error)) from None
+    if box is None:
+        if step.fallback == "auto":
+            return image.smartcrop(width, height, interesting="attention")
+        box = faces.Face(image.width // 2, image.height // 2, 0, 0)
+    # The cut centred on the faces, kept inside the image.
+    left = min(max(round(box.left + box.width / 2 - width / 2), 0), image.width - width)
+    top = min(max(round(box.top + box.height / 2 - height / 2), 0), image.height - height)
+    return image.crop(left, top, width, height)
 
 
 def _color_bands(image: pyvips.Image) -> tuple[pyvips.Image, pyvips.Image | None]:
