@@ -21,7 +21,7 @@ the requested box. Pure: the executor applies the steps with libvips.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from medialoom.transform.grammar import Component, Size, TransformationError
 
@@ -41,10 +41,14 @@ class Cut:
 
 @dataclass(frozen=True)
 class SmartCut:
-    """Cut ``width x height`` where the content is most interesting (``g_auto``)."""
+    """Cut ``width x height`` where the content is most interesting: ``focus`` ``auto`` by
+    libvips' attention measure, ``face``/``faces`` around detected faces (``fallback``
+    gravity, ``center`` or ``auto``, when there are none)."""
 
     width: int
     height: int
+    focus: str = "auto"
+    fallback: str = "center"
 
 
 @dataclass(frozen=True)
@@ -181,15 +185,39 @@ def _fill(component: Component, crop: str, source_width: int, source_height: int
         scale = 1.0
     covered_w = max(target_w, math.ceil(source_width * scale - 1e-9))
     covered_h = max(target_h, math.ceil(source_height * scale - 1e-9))
+    if covered_w * covered_h > MAX_OUTPUT_PIXELS:
+        # A box far from the source's shape (c_fill,w_10000,h_1 of 300x400) covers it only when
+        # scaled to gigapixels, which g_auto would then read whole: cut the source, then scale.
+        return _cut_then_scale(component, crop, source_width, source_height, target_w, target_h, scale)
     steps: list = [Resize(covered_w, covered_h)] if (covered_w, covered_h) != (source_width, source_height) else []
     if (covered_w, covered_h) != (target_w, target_h):
         gravity = component.gravity.mode if component.gravity else ("auto" if crop == "auto" else "center")
-        if gravity == "auto":
-            steps.append(SmartCut(target_w, target_h))
+        if gravity in _SMART:
+            steps.append(_smart_cut(component, gravity, target_w, target_h))
         else:
             left, top = placed((covered_w, covered_h), (target_w, target_h), component)
             steps.append(_clamped_cut(covered_w, covered_h, left, top, target_w, target_h))
     return _checked(steps, target_w, target_h)
+
+
+def _cut_then_scale(component: Component, crop: str, source_width: int, source_height: int, target_w: int,
+                    target_h: int, scale: float) -> tuple[list, int, int]:
+    """The same fill with the cut made on the source: the region that ``scale`` makes ``target``."""
+    region_w = min(source_width, _pixels(target_w / scale))
+    region_h = min(source_height, _pixels(target_h / scale))
+    gravity = component.gravity.mode if component.gravity else ("auto" if crop == "auto" else "center")
+    if gravity in _SMART:
+        cut: Cut | SmartCut = _smart_cut(component, gravity, region_w, region_h)
+    else:
+        # Pixel offsets were meant for the scaled image; relative ones hold on either.
+        shrunk = replace(component, x=_scaled(component.x, 1 / scale), y=_scaled(component.y, 1 / scale))
+        left, top = placed((source_width, source_height), (region_w, region_h), shrunk)
+        cut = _clamped_cut(source_width, source_height, left, top, region_w, region_h)
+    return _checked([cut, Resize(target_w, target_h)], target_w, target_h)
+
+
+def _scaled(size: Size | None, factor: float) -> Size | None:
+    return size if size is None or size.relative else Size(size.value * factor)
 
 
 def _crop(component: Component, source_width: int, source_height: int,
@@ -200,14 +228,29 @@ def _crop(component: Component, source_width: int, source_height: int,
     region_w, region_h = _pixels(w / zoom), _pixels(h / zoom)
     # x/y without a gravity place the region's top-left corner, as on Cloudinary.
     default = "north_west" if component.x is not None or component.y is not None else "center"
-    left, top = placed((source_width, source_height), (region_w, region_h), component, default)
-    cut = _clamped_cut(source_width, source_height, left, top, region_w, region_h)
+    gravity = component.gravity.mode if component.gravity else ""
+    if gravity in _SMART:
+        cut: Cut | SmartCut = _smart_cut(component, gravity, min(region_w, source_width),
+                                         min(region_h, source_height))
+    else:
+        left, top = placed((source_width, source_height), (region_w, region_h), component, default)
+        cut = _clamped_cut(source_width, source_height, left, top, region_w, region_h)
     steps: list = [cut] if (cut.width, cut.height) != (source_width, source_height) else []
     if zoom != 1.0:
         out_w, out_h = _pixels(cut.width * zoom), _pixels(cut.height * zoom)
         steps.append(Resize(out_w, out_h))
         return _checked(steps, out_w, out_h)
     return _checked(steps, cut.width, cut.height)
+
+
+_SMART = frozenset({"auto", "face", "faces"})
+
+
+def _smart_cut(component: Component, gravity: str, width: int, height: int) -> SmartCut:
+    if gravity == "auto":
+        return SmartCut(width, height)
+    fallback = "auto" if component.gravity and component.gravity.focus == "auto" else "center"
+    return SmartCut(width, height, gravity, fallback)
 
 
 def _checked(steps: list, width: int, height: int) -> tuple[list, int, int]:
