@@ -71,6 +71,8 @@ async def deliver(request: Request) -> Response:
     if raw_path is None:
         return delivery_error(404, "Resource not found")
     path = DeliveryPath(raw_path.signature, raw_path.transformations, raw_path.version, unquote(raw_path.source))
+    if any(ord(char) < 32 for char in path.source):  # no public id holds control characters (NUL breaks SQL)
+        return delivery_error(404, "Resource not found")
     asset, extension = await run_in_threadpool(_lookup, services, env.id, resource_type, type_, path.source)
     signed = path.signature is not None and url_signature_matches(path.signed_part, path.signature, env.api_secret)
     if path.signature is not None and not signed:
