@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -121,10 +122,13 @@ class Producer:
 
     def _render(self, env: EnvironmentInfo, asset: Asset, transformation: Transformation, format_: str,
                 save_data: bool, frame: str | None, renderer: Renderer) -> Rendered:
-        source = self.blobs.get(asset.blob_key)
         if asset.resource_type == "video":
-            still = frame_at(source, parse_offset(frame or "auto"), max_pixels=renderer.max_pixels)
-            source = still.write_to_buffer(".png", compression=1)
+            still = frame_at(self.blobs.get(asset.blob_key), parse_offset(frame or "auto"),
+                             max_pixels=renderer.max_pixels)
+            source: bytes | Path = still.write_to_buffer(".png", compression=1)
+        else:
+            # A local file is read by libvips as needed; other stores hand over the bytes.
+            source = self.blobs.local_path(asset.blob_key) or self.blobs.get(asset.blob_key)
         return renderer.render(source, transformation, format_, save_data=save_data,
                                layer_source=partial(self._layer_bytes, env))
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import pyvips
 
@@ -56,6 +58,9 @@ class Rendered:
     height: int
 
 
+# An original's bytes, or the file holding them: libvips reads a file as it needs it, so a
+# large original never sits whole in this process's memory.
+Source = bytes | Path
 LayerSource = Callable[[str], bytes | None]  # public id -> stored image bytes, None if missing
 
 
@@ -100,7 +105,7 @@ class Renderer:
 
     # -- entry point ----------------------------------------------------------------------
 
-    def render(self, source: bytes, transformation: Transformation, output_format: str, *,
+    def render(self, source: Source, transformation: Transformation, output_format: str, *,
                save_data: bool = False, layer_source: LayerSource | None = None) -> Rendered:
         if output_format not in OUTPUT_FORMATS:
             raise TransformationError(f"Cannot deliver {output_format}", f"f_{output_format}")
@@ -118,10 +123,10 @@ class Renderer:
 
     # -- loading --------------------------------------------------------------------------
 
-    def _header(self, source: bytes, page: int | None) -> pyvips.Image:
+    def _header(self, source: Source, page: int | None) -> pyvips.Image:
         options = {"page": page - 1} if page else {}
         try:
-            header = pyvips.Image.new_from_buffer(source, "", access="sequential", **options)
+            header = _open(source, access="sequential", **options)
         except pyvips.Error as error:
             raise RenderError(f"Cannot read this image: {_first_line(error)}") from None
         if header.width * header.height > self.max_pixels:
@@ -129,7 +134,7 @@ class Renderer:
                               f"{self.max_pixels // 1_000_000} megapixels")
         return header
 
-    def _load(self, source: bytes, first: Component | None, page: int | None) -> tuple[pyvips.Image, list | None]:
+    def _load(self, source: Source, first: Component | None, page: int | None) -> tuple[pyvips.Image, list | None]:
         """The decoded image, and when decoding already did the first component's resize, the
         rest of that component's steps (planned on the source's size, so relative sizes hold)."""
         header = self._header(source, page)
@@ -143,11 +148,15 @@ class Renderer:
         if steps and isinstance(steps[0], geometry.Resize) and steps[0].width * steps[0].height < width * height:
             resize = steps[0]
             loader = ",".join(f"{key}={value}" for key, value in options.items())
-            image = pyvips.Image.thumbnail_buffer(source, resize.width, height=resize.height, size="force",
-                                                  option_string=loader)
+            if isinstance(source, Path):
+                image = pyvips.Image.thumbnail(f"{source}[{loader}]", resize.width, height=resize.height,
+                                               size="force")
+            else:
+                image = pyvips.Image.thumbnail_buffer(source, resize.width, height=resize.height, size="force",
+                                                      option_string=loader)
             # Later steps (cuts, rotations) read out of order; the shrunk image is small.
             return _srgb(image).copy_memory(), steps[1:]
-        image = pyvips.Image.new_from_buffer(source, "", **options).autorot()
+        image = _open(source, **options).autorot()
         return _srgb(image), None
 
     # -- components -----------------------------------------------------------------------
@@ -317,6 +326,12 @@ def _apply_step(image: pyvips.Image, step, component: Component) -> pyvips.Image
         return image.embed(step.left, step.top, step.width, step.height, extend="background",
                            background=background[:3])
     raise AssertionError(step)
+
+
+def _open(source: Source, **options: Any) -> pyvips.Image:
+    if isinstance(source, Path):
+        return pyvips.Image.new_from_file(str(source), **options)
+    return pyvips.Image.new_from_buffer(source, "", **options)
 
 
 def _smart_cut(image: pyvips.Image, step: geometry.SmartCut) -> pyvips.Image:
