@@ -7,7 +7,7 @@ import time
 import uuid
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, raiseload
 
 from medialoom.db.models import Asset
 from medialoom.errors import NotFound
@@ -57,6 +57,12 @@ def _by_identity(*columns):  # noqa: ANN002, ANN202
 # Built once: constructing a statement on every call costs more than running it.
 _ASSET_BY_IDENTITY = _by_identity(Asset)
 _ASSET_PK_BY_IDENTITY = _by_identity(Asset.id)
+# Delivery reads an asset on every request and never its labels or media facts: decoding those
+# JSON documents was most of the lookup's cost. Touching them on the result raises.
+_ASSET_TO_DELIVER = _by_identity(Asset).options(
+    raiseload("*"), defer(Asset.tags, raiseload=True), defer(Asset.context, raiseload=True),
+    defer(Asset.metadata_, raiseload=True), defer(Asset.media_info, raiseload=True),
+    defer(Asset.eager, raiseload=True))
 
 
 def _identity(environment_id: int, resource_type: str, type_: str, public_id: str) -> dict[str, object]:
@@ -65,6 +71,12 @@ def _identity(environment_id: int, resource_type: str, type_: str, public_id: st
 
 def find_asset(session: Session, environment_id: int, resource_type: str, type_: str, public_id: str) -> Asset | None:
     return session.scalar(_ASSET_BY_IDENTITY, _identity(environment_id, resource_type, type_, public_id))
+
+
+def find_asset_to_deliver(session: Session, environment_id: int, resource_type: str, type_: str,
+                          public_id: str) -> Asset | None:
+    """The asset without its tags, context, metadata, media facts or eager list."""
+    return session.scalar(_ASSET_TO_DELIVER, _identity(environment_id, resource_type, type_, public_id))
 
 
 def find_asset_pk(session: Session, environment_id: int, resource_type: str, type_: str, public_id: str) -> int | None:

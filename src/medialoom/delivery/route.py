@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from medialoom.assets.store import find_asset
+from medialoom.assets.store import find_asset_to_deliver
 from medialoom.auth.access import TOKEN_NAME, check_token, open_to_anyone
 from medialoom.auth.signing import url_signature_matches
 from medialoom.db.models import Asset
@@ -37,13 +37,13 @@ def _lookup(services, env_id: int, resource_type: str, type_: str, source: str) 
     """Find the asset a URL names; returns it and the extension that was asked for."""
     with services.db.read() as session:
         if resource_type == "raw":
-            return find_asset(session, env_id, "raw", type_, source), ""
+            return find_asset_to_deliver(session, env_id, "raw", type_, source), ""
         if "." in source.rsplit("/", 1)[-1]:
             public_id, extension = source.rsplit(".", 1)
-            asset = find_asset(session, env_id, resource_type, type_, public_id)
+            asset = find_asset_to_deliver(session, env_id, resource_type, type_, public_id)
             if asset is not None:
                 return asset, FORMAT_ALIASES.get(extension.lower(), extension.lower())
-        return find_asset(session, env_id, resource_type, type_, source), ""
+        return find_asset_to_deliver(session, env_id, resource_type, type_, source), ""
 
 
 def _raw_rest(request: Request) -> str:
@@ -216,7 +216,7 @@ def _default_image(services, env_id: int, resource_type: str, transformation_tex
         return None
     with services.db.read() as session:
         for public_id in (name.rsplit(".", 1)[0], name):
-            asset = find_asset(session, env_id, "image", "upload", public_id)
+            asset = find_asset_to_deliver(session, env_id, "image", "upload", public_id)
             if asset is not None and not asset.placeholder and asset.blob_key:
                 return asset
     return None
