@@ -44,7 +44,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(metadata.router)
     app.include_router(transformations.router)
     app.include_router(upload.router)
-    app.router.routes.append(Route("/{cloud}/{resource_type}/{type}/{rest:path}", deliver, methods=["GET", "HEAD"]))
+    app.router.routes.append(Route("/{cloud}/{rest:path}", deliver, methods=["GET", "HEAD"]))
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> Response:

@@ -299,3 +299,13 @@ def test_video_thumbnails_take_the_frame_at_the_offset(tmp_path):
     transcode = fetch(cloudinary.utils.cloudinary_url(public_id, resource_type="video", format="mp4", width=32,
                                                       crop="scale")[0])
     assert transcode.status_code == 400 and "still frames" in transcode.headers["x-cld-error"]
+
+
+def test_shortened_and_root_path_urls(uploaded):
+    for options in ({"shorten": True}, {"use_root_path": True}):
+        url = cloudinary.utils.cloudinary_url(uploaded, format="png", width=50, crop="scale", **options)[0]
+        assert ("/iu/" in url) if "shorten" in options else ("/image/upload/" not in url)
+        image = decoded(fetch(url))
+        assert (image.width, image.height) == (50, 67)
+    original = cloudinary.utils.cloudinary_url(uploaded, format="png", use_root_path=True)[0]
+    assert decoded(fetch(original)).width == 300

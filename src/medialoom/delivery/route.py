@@ -46,27 +46,33 @@ def _lookup(services, env_id: int, resource_type: str, type_: str, source: str) 
         return find_asset_to_deliver(session, env_id, resource_type, type_, source), ""
 
 
-def _raw_rest(request: Request) -> str:
-    """The path after ``/{cloud}/{resource_type}/{type}/`` as sent, before percent-decoding:
-    text layers carry their own escapes (``%252C``), which the grammar undoes itself."""
+def _target(request: Request) -> tuple[str, str, str]:
+    """Resource type, delivery type and the rest of the path as sent, before percent-decoding
+    (text layers carry their own escapes, ``%252C``, which the grammar undoes itself).
+
+    Besides ``/{cloud}/{resource_type}/{type}/...``, the SDKs' shortened ``/{cloud}/iu/...``
+    and root path ``/{cloud}/...`` (``use_root_path``) both mean ``image/upload``."""
     raw = request.scope.get("raw_path")
-    if not raw:
-        return request.path_params["rest"]
-    parts = raw.decode("latin-1").split("/", 4)
-    return parts[4] if len(parts) == 5 else ""
+    path = raw.decode("latin-1") if raw else request.url.path
+    remainder = path.split("/", 2)[2] if path.count("/") >= 2 else ""
+    first, _, after = remainder.partition("/")
+    if first == "iu":
+        return "image", "upload", after
+    if first in ("image", "video", "raw"):
+        type_, _, rest = after.partition("/")
+        return first, type_, rest
+    return "image", "upload", remainder
 
 
 async def deliver(request: Request) -> Response:
     services = request.app.state.services
     cloud = request.path_params["cloud"]
-    resource_type = request.path_params["resource_type"]
-    type_ = request.path_params["type"]
-    if resource_type not in ("image", "video", "raw") or type_ not in ("upload", "private", "authenticated"):
+    resource_type, type_, raw_rest = _target(request)
+    if type_ not in ("upload", "private", "authenticated"):
         return delivery_error(404, "Resource not found")
     env = await run_in_threadpool(services.environments.by_cloud_name, cloud)
     if env is None:
         return delivery_error(404, f"Invalid cloud_name {cloud}")
-    raw_rest = _raw_rest(request)
     raw_path = parse_delivery_path(raw_rest)
     if raw_path is None:
         return delivery_error(404, "Resource not found")
