@@ -216,3 +216,13 @@ def test_bad_token_input_is_a_clear_401(bands):
     for junk in ("__cld_token__=", "__cld_token__=exp=abc~hmac=00", "__cld_token__=~~~", "__cld_token__=acl=%2f*"):
         response = httpx.get(f"{plain}?{junk}")
         assert response.status_code == 401 and response.headers["x-cld-error"]
+
+
+def test_delete_derived_resources_by_id(bands):
+    cloudinary.uploader.upload(bands, public_id="derived/by-id", overwrite=True,
+                               eager=[{"width": 21, "crop": "scale"}, {"width": 22, "crop": "scale"}])
+    derived = cloudinary.api.resource("derived/by-id")["derived"]
+    first = next(d for d in derived if d["transformation"] == "c_scale,w_21")
+    result = cloudinary.api.delete_derived_resources([first["id"], "999999999"])
+    assert result["deleted"] == {first["id"]: "deleted", "999999999": "not_found"}
+    assert [d["transformation"] for d in cloudinary.api.resource("derived/by-id")["derived"]] == ["c_scale,w_22"]

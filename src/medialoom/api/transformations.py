@@ -1,4 +1,5 @@
-"""``/transformations``: named transformations and the strict-mode allow list (Admin API).
+"""``/transformations``: named transformations and the strict-mode allow list; deleting
+derived resources by id (Admin API).
 
 Current SDKs name the transformation in a ``transformation`` parameter; older ones put it in
 the path (``/transformations/<name>``). Both reach the same calls.
@@ -62,3 +63,14 @@ async def update(cloud: str, request: Request, name: str | None = None) -> Respo
 async def delete(cloud: str, request: Request, name: str | None = None) -> Response:
     services, env, values = await admin_call(request, cloud)
     return admin_json(await run_in_threadpool(services.named.delete, env, _named(values, name)))
+
+
+@router.delete("/v1_1/{cloud}/derived_resources")
+async def delete_derived_resources(cloud: str, request: Request) -> Response:
+    services, env, values = await admin_call(request, cloud)
+    ids = values.get("derived_resource_ids")
+    ids = ids if isinstance(ids, list) else ([ids] if ids else [])
+    if not ids or len(ids) > 100:
+        raise BadRequest("derived_resource_ids takes 1 to 100 ids")
+    deleted = await run_in_threadpool(services.producer.forget_by_ids, env, [str(i) for i in ids])
+    return admin_json({"deleted": deleted})

@@ -113,6 +113,19 @@ class Producer:
             self.blobs.delete_prefix(derived_prefix(env.id, asset.version_id))
         return len(gone)
 
+    def forget_by_ids(self, env: EnvironmentInfo, ids: list[str]) -> dict[str, str]:
+        """``DELETE derived_resources``: the derived files with these ids, in this environment."""
+        numbers = [int(i) for i in ids if str(i).isdigit()]
+        with self.db.write() as session:
+            rows = session.scalars(select(DerivedFile).where(
+                DerivedFile.environment_id == env.id, DerivedFile.id.in_(numbers))).all()
+            if rows:
+                session.execute(delete(DerivedFile).where(DerivedFile.id.in_([row.id for row in rows])))
+        for row in rows:
+            self.blobs.delete(row.key)
+        found = {str(row.id) for row in rows}
+        return {str(i): "deleted" if str(i) in found else "not_found" for i in ids}
+
     @staticmethod
     def _listed_as(text: str) -> str:
         try:
