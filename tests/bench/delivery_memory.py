@@ -99,7 +99,8 @@ def soak(pid: int, folder: Path, seconds: float) -> None:
             while time.monotonic() < stop:
                 with lock:
                     n = next(variants)
-                options = {"width": 200 + n % 600, "height": 150 + n % 400, "crop": crops[n % len(crops)],
+                # Every (width, height) pair is new for the first 810,000 requests: each renders.
+                options = {"width": 100 + n % 900, "height": 100 + (n // 900) % 900, "crop": crops[n % len(crops)],
                            "background": "white"}
                 effect = effects[(n // 7) % len(effects)]
                 if effect:
