@@ -87,6 +87,9 @@ def stored_response(request: Request, blobs: BlobStore, key: str, *, size: int |
 
 
 def delivery_error(status: int, message: str) -> Response:
-    """Delivery failures are plain responses with the reason in ``x-cld-error``, as on Cloudinary."""
-    return Response(status_code=status, headers={"x-cld-error": message, "Access-Control-Allow-Origin": "*",
+    """Delivery failures are plain responses with the reason in ``x-cld-error``, as on Cloudinary.
+    Reasons may quote the request: a header carries printable ASCII only, so the rest is escaped."""
+    safe = "".join(char if " " <= char <= "~" else char.encode("unicode_escape").decode("ascii")
+                   for char in message)
+    return Response(status_code=status, headers={"x-cld-error": safe, "Access-Control-Allow-Origin": "*",
                                                  "Cache-Control": "no-cache"})

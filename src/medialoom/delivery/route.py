@@ -13,6 +13,7 @@ Every refusal is a bare status with the reason in ``x-cld-error``, as on Cloudin
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 from urllib.parse import unquote
@@ -23,13 +24,14 @@ from starlette.responses import Response
 
 from medialoom.assets.store import find_asset_to_deliver
 from medialoom.auth.access import TOKEN_NAME, check_token, open_to_anyone
+from medialoom.auth.environments import CLOUD_NAME_RE
 from medialoom.auth.signing import url_signature_matches
 from medialoom.db.models import Asset
 from medialoom.delivery.formats import FORMAT_ALIASES, choose_format
-from medialoom.media.video_frames import InvalidOffset, VideoFrameError, VideoFramesUnavailable
 from medialoom.delivery.respond import blob_response, cache_control, delivery_error, stored_response
 from medialoom.delivery.urls import DeliveryPath, parse_delivery_path
 from medialoom.media.formats import mime_type_for
+from medialoom.media.video_frames import InvalidOffset, VideoFrameError, VideoFramesUnavailable
 from medialoom.transform.grammar import Transformation, TransformationError, parse
 from medialoom.transform.render import OUTPUT_FORMATS, RenderError
 
@@ -70,7 +72,8 @@ async def deliver(request: Request) -> Response:
     resource_type, type_, raw_rest = _target(request)
     if type_ not in ("upload", "private", "authenticated"):
         return delivery_error(404, "Resource not found")
-    env = await run_in_threadpool(services.environments.by_cloud_name, cloud)
+    known = CLOUD_NAME_RE.fullmatch(cloud)  # anything else cannot name one (and NUL upsets PostgreSQL)
+    env = await run_in_threadpool(services.environments.by_cloud_name, cloud) if known else None
     if env is None:
         return delivery_error(404, f"Invalid cloud_name {cloud}")
     raw_path = parse_delivery_path(raw_rest)
@@ -203,9 +206,10 @@ def _client_dpr(request: Request) -> float | None:
         value = request.headers.get(header)
         if value:
             try:
-                return min(max(round(float(value), 1), 1.0), 4.0)
+                ratio = float(value)
             except ValueError:
                 return None
+            return min(max(round(ratio, 1), 1.0), 4.0) if math.isfinite(ratio) else None
     return None
 
 

@@ -124,7 +124,7 @@ class Renderer:
     # -- loading --------------------------------------------------------------------------
 
     def _header(self, source: Source, page: int | None) -> pyvips.Image:
-        options = {"page": page - 1} if page else {}
+        options = _page_option(page)
         try:
             header = _open(source, access="sequential", **options)
         except pyvips.Error as error:
@@ -144,7 +144,7 @@ class Renderer:
         steps = []
         if first is not None and first.overlay is None and first.underlay is None:
             steps, _, _ = geometry.plan(first, width, height)
-        options = {"page": page - 1} if page else {}
+        options = _page_option(page)
         if steps and isinstance(steps[0], geometry.Resize) and steps[0].width * steps[0].height < width * height:
             resize = steps[0]
             loader = ",".join(f"{key}={value}" for key, value in options.items())
@@ -327,6 +327,12 @@ def _apply_step(image: pyvips.Image, step, component: Component) -> pyvips.Image
         return image.embed(step.left, step.top, step.width, step.height, extend="background",
                            background=background[:3])
     raise AssertionError(step)
+
+
+def _page_option(page: int | None) -> dict[str, int]:
+    """``pg_N`` as a loader option; the first page is what every loader reads anyway, and
+    single-page formats refuse the option."""
+    return {"page": page - 1} if page and page > 1 else {}
 
 
 def _open(source: Source, **options: Any) -> pyvips.Image:
