@@ -19,6 +19,7 @@ _ACTIVE_TYPES = {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xm
 _SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 PUBLIC_MAX_AGE = 30 * 24 * 3600
 PRIVATE_MAX_AGE = 3600
+SMALL_FILE = 1024 * 1024  # answered from memory; larger files stream
 
 
 def content_type_of(asset: Asset) -> tuple[str, bool]:
@@ -77,6 +78,16 @@ def stored_response(request: Request, blobs: BlobStore, key: str, *, size: int |
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     local = blobs.local_path(key)
+    if local is not None and "range" not in request.headers:
+        # Small files (derived images, mostly) are read here, in the worker thread: FileResponse
+        # would go back to a thread for every open, stat and read.
+        try:
+            with open(local, "rb") as handle:
+                data = handle.read(SMALL_FILE + 1)
+        except FileNotFoundError:
+            data = None
+        if data is not None and len(data) <= SMALL_FILE:
+            return Response(data, media_type=content_type, headers=headers)
     if local is not None:
         # FileResponse answers Range requests (video players need them) and sets Accept-Ranges.
         return FileResponse(local, media_type=content_type, headers=headers)

@@ -67,13 +67,19 @@ def _target(request: Request) -> tuple[str, str, str]:
 
 
 async def deliver(request: Request) -> Response:
+    # One hop to a worker thread for the whole answer: lookups, rendering and file checks all
+    # block, and every extra hop costs more than a cached answer's own work.
+    return await run_in_threadpool(_deliver, request)
+
+
+def _deliver(request: Request) -> Response:
     services = request.app.state.services
     cloud = request.path_params["cloud"]
     resource_type, type_, raw_rest = _target(request)
     if type_ not in ("upload", "private", "authenticated"):
         return delivery_error(404, "Resource not found")
     known = CLOUD_NAME_RE.fullmatch(cloud)  # anything else cannot name one (and NUL upsets PostgreSQL)
-    env = await run_in_threadpool(services.environments.by_cloud_name, cloud) if known else None
+    env = services.environments.by_cloud_name(cloud) if known else None
     if env is None:
         return delivery_error(404, f"Invalid cloud_name {cloud}")
     raw_path = parse_delivery_path(raw_rest)
@@ -82,13 +88,13 @@ async def deliver(request: Request) -> Response:
     path = DeliveryPath(raw_path.signature, raw_path.transformations, raw_path.version, unquote(raw_path.source))
     if any(ord(char) < 32 for char in path.source):  # no public id holds control characters (NUL breaks SQL)
         return delivery_error(404, "Resource not found")
-    asset, extension = await run_in_threadpool(_lookup, services, env.id, resource_type, type_, path.source)
+    asset, extension = _lookup(services, env.id, resource_type, type_, path.source)
     signed = path.signature is not None and url_signature_matches(path.signed_part, path.signature, env.api_secret)
     if path.signature is not None and not signed:
         return delivery_error(401, "Invalid signature")
     transformation_text = "/".join(path.transformations)
     if asset is None or asset.placeholder or not asset.blob_key:
-        asset = await run_in_threadpool(_default_image, services, env.id, resource_type, transformation_text)
+        asset = _default_image(services, env.id, resource_type, transformation_text)
         if asset is None:
             return delivery_error(404, "Resource not found")
     if asset.moderation and asset.moderation[-1].get("status") == "rejected":
@@ -110,20 +116,19 @@ async def deliver(request: Request) -> Response:
     producer = services.producer
     dpr = _client_dpr(request)
     try:
-        prepared = await run_in_threadpool(producer.prepare, env, transformation_text, dpr)
+        prepared = producer.prepare(env, transformation_text, dpr)
         choice = choose_format(prepared.effective, extension, asset.format, request.headers.get("accept", ""))
     except TransformationError as error:
         return delivery_error(400, str(error))
     save_data = request.headers.get("save-data", "").lower() == "on" and _uses_auto_quality(prepared.effective)
     if env.strict_transformations and not signed:
         key = producer.key(env, asset, prepared, choice.format)
-        allowed = await run_in_threadpool(_allowed_in_strict, services, env, prepared, choice.format, key)
+        allowed = _allowed_in_strict(services, env, prepared, choice.format, key)
         if not allowed:
             return delivery_error(401, f"Transformation {transformation_text} is not allowed "
                                        "(strict transformations are on: sign the URL or name it)")
     try:
-        key = await run_in_threadpool(producer.produce, env, asset, prepared, choice.format, save_data=save_data,
-                                      frame=frame)
+        key = producer.produce(env, asset, prepared, choice.format, save_data=save_data, frame=frame)
     except TransformationError as error:
         return delivery_error(400, str(error))
     except RenderError as error:
