@@ -35,6 +35,7 @@ class Prepared:
     asked: Transformation  # as written, ``t_`` kept: what the derived file is listed under
     effective: Transformation  # what is rendered
     frame: str | None = None  # a video thumbnail's ``so_`` value
+    client_dpr: bool = False  # dpr_auto took the client's hint: the answer varies with it
 
     @property
     def listed_as(self) -> str:
@@ -66,11 +67,12 @@ class Producer:
         pixel ratio that ``dpr_auto`` stands for (1.0 when the client sent no hint)."""
         asked = parse(text)
         effective = self.named.expand(env, asked)
-        if any(c.dpr == "auto" for c in effective.components):
+        client_dpr = any(c.dpr == "auto" for c in effective.components)
+        if client_dpr:
             effective = Transformation(tuple(replace(c, dpr=dpr or 1.0) if c.dpr == "auto" else c
                                              for c in effective.components))
         check_supported(effective)
-        return Prepared(asked, effective)
+        return Prepared(asked, effective, client_dpr=client_dpr)
 
     def key(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str, variant: str = "") -> str:
         return derived_key(env.id, asset.version_id, prepared.effective, format_, variant)

@@ -105,6 +105,13 @@ def _deliver(request: Request) -> Response:
     private = type_ != "upload" or asset.access_mode == "authenticated" or bool(asset.access_control)
     if not path.transformations and (not extension or extension == asset.format or resource_type == "raw"):
         return blob_response(request, services.blobs, asset, private=private)
+    return _derived(request, services, env, asset, path, extension, resource_type, signed=signed, private=private)
+
+
+def _derived(request: Request, services, env, asset: Asset, path: DeliveryPath, extension: str,  # noqa: ANN001
+             resource_type: str, *, signed: bool, private: bool) -> Response:
+    """A transformation (or another format) of an asset the request may see."""
+    transformation_text = "/".join(path.transformations)
     frame = None
     if resource_type == "video":
         transformation_text, frame = _start_offset(transformation_text)
@@ -144,7 +151,7 @@ def _deliver(request: Request) -> Response:
     if attachment is not None:
         base = attachment.attachment_name or asset.public_id.rsplit("/", 1)[-1]
         name = f"{base}.{choice.format}".replace('"', "")
-    vary = [*(["Accept"] if choice.negotiated else []), *(_DPR_HINTS if dpr is not None else [])]
+    vary = [*(["Accept"] if choice.negotiated else []), *(_DPR_HINTS if prepared.client_dpr else [])]
     return stored_response(request, services.blobs, key, size=None, content_type=mime_type_for(choice.format),
                            etag=key.rsplit("/", 1)[-1].split(".")[0][:32],
                            cache=cache_control(private=private, immutable=path.version is not None),
