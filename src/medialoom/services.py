@@ -84,8 +84,8 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
     blobs = open_blob_store(settings)
     largest = max(settings.max_image_bytes, settings.max_video_bytes, settings.max_raw_bytes)
     lifecycle = Lifecycle(db, blobs)
-    derivations = Derivations(blobs, Renderer(max_megapixels=settings.max_image_megapixels),
-                              settings.max_concurrent_derivations or os.cpu_count() or 2)
+    renderer = Renderer(max_megapixels=settings.max_image_megapixels, threads=settings.render_threads)
+    derivations = Derivations(blobs, renderer, settings.max_concurrent_derivations or 2 * (os.cpu_count() or 1))
     named = NamedTransformations(db)
     producer = Producer(db, blobs, derivations, named)
     return Services(

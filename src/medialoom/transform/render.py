@@ -100,8 +100,10 @@ def output_quality(quality: Quality | None, format_: str, save_data: bool) -> in
 
 
 class Renderer:
-    def __init__(self, *, max_megapixels: float) -> None:
+    def __init__(self, *, max_megapixels: float, threads: int = 0) -> None:
         self.max_pixels = int(max_megapixels * 1_000_000)
+        if threads > 0:
+            pyvips.concurrency_set(threads)  # libvips' pool is per process
 
     # -- entry point ----------------------------------------------------------------------
 
