@@ -104,6 +104,9 @@ class Renderer:
         self.max_pixels = int(max_megapixels * 1_000_000)
         if threads > 0:
             pyvips.concurrency_set(threads)  # libvips' pool is per process
+        # Rendered files are kept in the blob store; libvips' own cache of recent operations
+        # would only hold on to memory for renderings that are never asked for again.
+        pyvips.cache_set_max(0)
 
     # -- entry point ----------------------------------------------------------------------
 
