@@ -23,9 +23,9 @@ from medialoom.db.models import Asset, DerivedFile
 from medialoom.db.session import Database, utcnow
 from medialoom.delivery.derived import Derivations, derived_key
 from medialoom.delivery.named import NamedTransformations
-from medialoom.storage import BlobStore
 from medialoom.errors import BadRequest
 from medialoom.media.video_frames import frame_at, parse_offset
+from medialoom.storage import BlobStore
 from medialoom.transform.grammar import Transformation, TransformationError, canonical, parse
 from medialoom.transform.render import Rendered, Renderer, check_supported
 
@@ -39,10 +39,8 @@ class Prepared:
 
     @property
     def listed_as(self) -> str:
-        text = canonical(self.asked)
-        if self.frame is None:
-            return text
-        return f"so_{self.frame}" + (f",{text}" if text and "/" not in text else f"/{text}" if text else "")
+        """How the derived file is listed: a video still's offset comes first, as its own step."""
+        return "/".join(filter(None, [self.frame and f"so_{self.frame}", canonical(self.asked)]))
 
 
 @dataclass(frozen=True)
@@ -74,23 +72,24 @@ class Producer:
         check_supported(effective)
         return Prepared(asked, effective, client_dpr=client_dpr)
 
-    def key(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str, variant: str = "") -> str:
+    def key(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str, *,
+            save_data: bool = False) -> str:
+        variant = "|".join(filter(None, ["save-data" if save_data else "", prepared.frame and f"so_{prepared.frame}"]))
         return derived_key(env.id, asset.version_id, prepared.effective, format_, variant)
 
     def exists(self, key: str) -> bool:
         return self.blobs.exists(key)
 
     def produce(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str, *,
-                save_data: bool = False, frame: str | None = None) -> str:
-        """The blob key of the derived file, rendered now if it was not stored yet. ``frame``
-        is a video's ``so_`` value (``auto`` for the middle): its still is the source. Raises
+                save_data: bool = False) -> str:
+        """The blob key of the derived file, rendered now if it was not stored yet. A video's
+        still at ``prepared.frame`` is the source of a video thumbnail. Raises
         TransformationError, RenderError, or VideoFrameError / InvalidOffset /
         VideoFramesUnavailable for video thumbnails."""
-        variant = "save-data" if save_data else ""
-        key = self.key(env, asset, prepared, format_, "|".join(filter(None, [variant, frame and f"so_{frame}"])))
-        render = partial(self._render, env, asset, prepared.effective, format_, save_data, frame)
-        listed = prepared if frame is None else replace(prepared, frame=frame)
-        stored = partial(self._record, env, asset, listed, format_, key) if not variant else None
+        key = self.key(env, asset, prepared, format_, save_data=save_data)
+        render = partial(self._render, env, asset, prepared, format_, save_data)
+        # Save-Data variants are not listed: they are a delivery detail of a listed file.
+        stored = None if save_data else partial(self._record, env, asset, prepared, format_, key)
         return self.derivations.get_or_render(key, render, stored)
 
     def facts(self, key: str) -> Produced | None:
@@ -135,16 +134,16 @@ class Producer:
         except TransformationError as error:
             raise BadRequest(f"Invalid transformation {text!r}: {error}") from None
 
-    def _render(self, env: EnvironmentInfo, asset: Asset, transformation: Transformation, format_: str,
-                save_data: bool, frame: str | None, renderer: Renderer) -> Rendered:
+    def _render(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str, save_data: bool,
+                renderer: Renderer) -> Rendered:
         if asset.resource_type == "video":
-            still = frame_at(self.blobs.get(asset.blob_key), parse_offset(frame or "auto"),
+            still = frame_at(self.blobs.get(asset.blob_key), parse_offset(prepared.frame or "auto"),
                              max_pixels=renderer.max_pixels)
             source: bytes | Path = still.write_to_buffer(".png", compression=1)
         else:
             # A local file is read by libvips as needed; other stores hand over the bytes.
             source = self.blobs.local_path(asset.blob_key) or self.blobs.get(asset.blob_key)
-        return renderer.render(source, transformation, format_, save_data=save_data,
+        return renderer.render(source, prepared.effective, format_, save_data=save_data,
                                layer_source=partial(self._layer_bytes, env))
 
     def _layer_bytes(self, env: EnvironmentInfo, public_id: str) -> bytes | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
@@ -123,19 +124,19 @@ def _derived(request: Request, services, env, asset: Asset, path: DeliveryPath, 
     producer = services.producer
     dpr = _client_dpr(request)
     try:
-        prepared = producer.prepare(env, transformation_text, dpr)
+        prepared = replace(producer.prepare(env, transformation_text, dpr), frame=frame)
         choice = choose_format(prepared.effective, extension, asset.format, request.headers.get("accept", ""))
     except TransformationError as error:
         return delivery_error(400, str(error))
     save_data = request.headers.get("save-data", "").lower() == "on" and _uses_auto_quality(prepared.effective)
     if env.strict_transformations and not signed:
-        key = producer.key(env, asset, prepared, choice.format)
+        key = producer.key(env, asset, prepared, choice.format, save_data=save_data)
         allowed = _allowed_in_strict(services, env, prepared, choice.format, key)
         if not allowed:
             return delivery_error(401, f"Transformation {transformation_text} is not allowed "
                                        "(strict transformations are on: sign the URL or name it)")
     try:
-        key = producer.produce(env, asset, prepared, choice.format, save_data=save_data, frame=frame)
+        key = producer.produce(env, asset, prepared, choice.format, save_data=save_data)
     except TransformationError as error:
         return delivery_error(400, str(error))
     except RenderError as error:
