@@ -1,56 +1,97 @@
-"""Image delivery benchmark: medialoom against thumbor and IPX (prints figures; not a test).
+"""Image delivery benchmark, reference/performance.md §5a: medialoom against thumbor and IPX
+(prints figures; not a test).
 
 Starts three image servers side by side on loopback, each serving the same generated sources,
-and requests equivalent transformations from each, interleaved request by request (A, B, C,
-B, C, A, ...) so that a noisy machine slows all three alike:
+and runs the suite of §5a on all three in the same run, interleaved in rounds (each cell is
+3 rounds x 3 servers, the order rotating), so that a noisy machine slows all three alike:
 
-- medialoom (tests/server.py), sources uploaded with the official Cloudinary Python SDK and
-  URLs built by it (``c_scale,w_N``, ``c_fill,g_center,h_N,w_N``, ``c_fit``, ``.webp``);
-- thumbor 7.8.0 (PIL engine, file loader, file result storage that also stores unsafe URLs,
-  thread pool of one thread per core);
+- medialoom (tests/server.py, one worker, a fresh data dir, so its derived store starts
+  empty), sources uploaded with the official Cloudinary Python SDK and every URL built by it
+  (``cloudinary.utils.cloudinary_url``);
+- thumbor 7.8.0 (PIL engine, Pillow 12 with its native AVIF plugin, file loader, file result
+  storage that also stores unsafe URLs, thread pool of one thread per core);
 - IPX 3.1.1 (sharp/libvips, file storage, its node HTTP handler; ``peers/ipx/server.mjs``).
 
-All three write baseline JPEG and WebP at medialoom's default quality (80) and PNG at
-compression 6. Sources (reference/performance.md §5a): S1 2040x1356 JPEG q90, S2 4000x3000
-JPEG q90 (12 MP), S3 2048x1536 PNG with alpha; gradients, soft shapes, blocks and noise.
+Sources (generated, deterministic): S1 2040x1356 baseline JPEG q90, S2 4000x3000 JPEG q90
+(12 MP), S3 2048x1536 PNG with alpha; gradients, soft shapes, blocks and noise.
 
-Scenarios:
-1. cold derive: resize to width ~320 and fill-crop ~320x320 (center) of each source, every URL
-   new (widths from 300 up, 320 left out, so each request renders). One client.
-2. warm: the width-320 URLs again and again, served from each server's result cache. IPX has
-   no result cache and renders every request; its warm rows measure that.
-3. throughput: N concurrent clients for a fixed time, in rounds, on cold derives of S1 (every
-   URL new): fit in ~512x512 (the headline row T2 of performance.md §5a) and fill-crops; then
-   the same clients on cached URLs.
-4. format conversion: JPEG to WebP at width ~800 (cold).
-Rows give median and p95 latency in ms (or requests/s), server CPU ms per request (from /proc,
-the server's whole process tree) and the ratio to medialoom (>1: medialoom is faster). A table
-of output bytes and sizes for the same operation on each server shows whether a server is fast
-because it writes smaller or worse files.
+Transformations (medialoom URL / thumbor / IPX):
+
+- T1 ``c_fill,g_auto,w_320/f_auto/q_auto`` sent with ``Accept: image/webp`` -> WebP q80
+  (q_auto:good). c_fill with only a width keeps the aspect ratio, so nothing is cropped and
+  the peers scale to the same width: thumbor ``Wx0/smart/filters:format(webp):quality(80)``
+  (smart is a no-op: no OpenCV detectors installed), IPX ``w_W,f_webp,q_80``.
+- T2 ``c_fit,h_512,w_512/fl_progressive,q_80`` .jpg -> progressive JPEG: thumbor
+  ``fit-in/WxH/filters:format(jpeg):quality(80)`` (PROGRESSIVE_JPEG on), IPX
+  ``s_WxH,fit_inside,q_80,f_jpeg`` (progressive). **The headline row** (T2 x S1).
+- T3 ``w_1200/f_webp,q_75``: thumbor ``Wx0/filters:format(webp):quality(75)``, IPX
+  ``w_W,f_webp,q_75``.
+- T4 ``c_fill,g_center,h_240,w_320/f_avif,q_50`` (medialoom encodes AVIF at effort 2):
+  thumbor ``WxH/center/middle/filters:format(avif):quality(50)`` with AVIF_SPEED 7 (= libvips
+  effort 2), IPX ``s_WxH,fit_cover,pos_centre,f_avif,q_50`` with sharp's AVIF effort 2 and
+  4:2:0 chroma (sharp's defaults are effort 4 and 4:4:4; libvips and Pillow subsample).
+- T5 ``c_thumb,h_150,w_150/f_png`` (the alpha path on S3; JPEG sources make RGB PNGs):
+  thumbor ``WxH/filters:format(png)``, IPX ``s_WxH,fit_cover,f_png`` (adaptive PNG row filters,
+  as libvips' ``filter=all`` in medialoom and Pillow in thumbor; compression 6 everywhere).
+
+A peer that cannot do a transformation (wrong content type or an error on the probe request)
+gets "n/a" in its cells, which are left out of the geometric means.
+
+Phases:
+
+1. Output of each transformation on each source at its nominal size on every server (bytes,
+   size, type): shows whether a server is fast because it writes smaller or worse files. These
+   requests also warm every server up.
+2. Cold: every request a new rendering. The width varies by +-32 px per request (so does the
+   height where there is one), over byte-identical copies of each source under different
+   names (``--copies``), so no URL repeats in a run: this defeats the derived store / result
+   storage, libvips' operation cache and request coalescing. Loads c=2 and c=8 concurrent
+   clients (Python threads, raw keep-alive HTTP/1.1 connections; wrk is not used), each cell
+   3 rounds of ``--seconds`` per server. req/s and CPU ms per request are medians of the
+   rounds; p50/p99 are over all requests of the cell; output KB is the mean response size.
+3. Warm: the 15 nominal URLs (5 transformations x 3 sources) are primed, then hammered in
+   turn at c=2 and c=8. IPX keeps no rendered results and renders every warm request.
+
+CPU ms per request is the server's whole process tree, from /proc. Ratios: ``x rps`` =
+medialoom req/s / peer req/s, ``x CPU`` = peer CPU / medialoom CPU (>1: medialoom better).
+Each cell shows /proc/pressure/cpu some avg10 (the highest seen after its slots) and ``oth%``,
+the CPU that processes outside this benchmark took during the cell (% of one core). Cells where
+avg10 exceeded 50 % are marked NOISY (the rule of §5), those where other processes took more
+than a quarter of a core BUSY. avg10 includes this benchmark's own load, which alone passes
+50 % at c=8 (more runnable threads than cores), so there oth% tells whether the noise came
+from elsewhere. The warm rows also show ``client%``, the CPU of the load generator (% of one
+core; near 100 % the client, not the server, would set the pace).
+
+The end gives the aims of the issue (headline T2 x S1 at c=2: >= 1.2x thumbor's req/s at
+<= 0.9x its CPU per request; geometric mean of the req/s ratios over all cold cells >= 1.0 vs
+thumbor and >= 1.2 vs IPX; warm >= 1000 req/s with p99 <= 10 ms), the absolute goals of the
+§5a table, and each server's peak RSS (VmHWM, summed over its processes).
 
     .venv/bin/python tests/bench/delivery.py [--quick] [--only medialoom,thumbor,ipx]
-                                             [--clients 8] [--seconds 8]
+                                             [--rounds 3] [--seconds 1.8] [--warm-seconds 3]
 
-A default run takes about 3.5 minutes on 2 cores, --quick under one minute (plus the first
-install). Each scenario header shows the load average and /proc/pressure/cpu; rows measured
-while pressure was above 50 % are marked NOISY and are best compared by their ratios.
+A default run takes about 10-11 minutes on 2 cores (3 rounds of 1.8 s per server and cell;
+§5's 30 s rounds would take hours); --quick (1 round of 1.2 s, warm 2 s) about 2.5 minutes.
 
 First run installs the peers (needs PyPI and the npm registry; later runs reuse them):
 thumbor into its own virtualenv tests/bench/.peers/thumbor-venv (``python3 -m venv`` + pip,
 never into .venv), and IPX into tests/bench/peers/ipx/node_modules (``npm ci`` from the
 committed package-lock.json; node 20). Both folders are git-ignored. A peer that cannot be
 installed or started is reported loudly and the others still run; the exit status is then 1,
-as it is when any request fails (the failures are listed at the end).
+as it is when any request fails (the failures are listed at the end, with medialoom's
+x-cld-error).
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
+import itertools
 import json
+import math
 import os
 import random
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -59,7 +100,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -71,7 +113,7 @@ import cloudinary.uploader  # noqa: E402
 import cloudinary.utils  # noqa: E402
 import pyvips  # noqa: E402
 
-from medialoom.transform.render import DEFAULT_QUALITY  # noqa: E402
+from medialoom.transform.render import AUTO_QUALITY  # noqa: E402
 from tests.server import free_port, start_server  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
@@ -81,6 +123,11 @@ THUMBOR_VENV = BENCH / ".peers" / "thumbor-venv"
 IPX_DIR = BENCH / "peers" / "ipx"
 SERVER_NAMES = ("medialoom", "thumbor", "ipx")
 CORES = os.cpu_count() or 1
+LOADS = (2, 8)
+JITTER = 32
+AVIF_EFFORT = 2  # medialoom's (transform/render.py); libvips maps it to aom speed 9 - effort
+NOISY_PRESSURE = 50.0  # /proc/pressure/cpu some avg10, % (performance.md §5: such a run is invalid)
+BUSY_OTHERS = 0.25  # CPU taken by processes outside the benchmark during a cell, cores
 
 
 class PeerError(RuntimeError):
@@ -93,23 +140,21 @@ class PeerError(RuntimeError):
 class Source:
     key: str
     label: str
-    filename: str
+    ext: str
     width: int
     height: int
 
-    @property
-    def public_id(self) -> str:
-        return f"bench/{self.key}"
+    def filename(self, copy: int) -> str:
+        return f"{self.key}_{copy:02d}.{self.ext}"
 
-    @property
-    def ext(self) -> str:
-        return self.filename.rsplit(".", 1)[1]
+    def public_id(self, copy: int) -> str:
+        return f"bench/{self.key}_{copy:02d}"
 
 
 SOURCES = (
-    Source("s1", "S1 2040x1356 JPEG", "s1.jpg", 2040, 1356),
-    Source("s2", "S2 4000x3000 JPEG", "s2.jpg", 4000, 3000),
-    Source("s3", "S3 2048x1536 PNG+alpha", "s3.png", 2048, 1536),
+    Source("S1", "S1 2040x1356 JPEG q90", "jpg", 2040, 1356),
+    Source("S2", "S2 4000x3000 JPEG q90", "jpg", 4000, 3000),
+    Source("S3", "S3 2048x1536 PNG+alpha", "png", 2048, 1536),
 )
 
 
@@ -136,16 +181,44 @@ def photo_like(width: int, height: int, seed: int, grain: float) -> pyvips.Image
     return (image + _noise(width, height, grain, seed + 10)).cast("uchar").copy(interpretation="srgb")
 
 
-def make_sources(folder: Path) -> None:
+def make_sources(folder: Path, copies: int) -> None:
+    """Copy 0 of each source, and hard links 1..copies to it under other names (the peers read
+    these files; medialoom gets each uploaded as its own asset)."""
     folder.mkdir(parents=True, exist_ok=True)
     s1, s2, s3 = SOURCES
-    photo_like(s1.width, s1.height, 1, 4.5).write_to_file(str(folder / s1.filename), Q=90)
-    photo_like(s2.width, s2.height, 2, 4.5).write_to_file(str(folder / s2.filename), Q=90)
+    photo_like(s1.width, s1.height, 1, 4.5).write_to_file(str(folder / s1.filename(0)), Q=90)
+    photo_like(s2.width, s2.height, 2, 4.5).write_to_file(str(folder / s2.filename(0)), Q=90)
     xyz = pyvips.Image.xyz(s3.width, s3.height)
     radius = ((xyz[0] - s3.width / 2) ** 2 + (xyz[1] - s3.height / 2) ** 2) ** 0.5
     alpha = (255 - radius * (255 / (s3.width * 0.62))).cast("uchar")  # opaque centre, clear corners
     rgba = photo_like(s3.width, s3.height, 3, 1.5).bandjoin(alpha).copy(interpretation="srgb")
-    rgba.write_to_file(str(folder / s3.filename), compression=6)
+    rgba.write_to_file(str(folder / s3.filename(0)), compression=6)
+    for source in SOURCES:
+        for copy in range(1, copies + 1):
+            os.link(folder / source.filename(0), folder / source.filename(copy))
+
+
+# -- transformations --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Transform:
+    key: str
+    label: str
+    width: int
+    height: int | None
+    output: str  # the content type's subtype every server must answer with
+    accept: str | None = None
+
+
+TRANSFORMS = (
+    Transform("T1", "c_fill,g_auto,w_320/f_auto/q_auto + Accept: image/webp -> WebP", 320, None, "webp",
+              accept="image/webp,image/*,*/*;q=0.8"),
+    Transform("T2", "c_fit,h_512,w_512/fl_progressive,q_80 -> progressive JPEG", 512, 512, "jpeg"),
+    Transform("T3", "w_1200/f_webp,q_75", 1200, None, "webp"),
+    Transform("T4", f"c_fill,g_center,h_240,w_320/f_avif,q_50 (effort {AVIF_EFFORT})", 320, 240, "avif"),
+    Transform("T5", "c_thumb,h_150,w_150/f_png", 150, 150, "png"),
+)
+T_AUTO_QUALITY = AUTO_QUALITY["good"]  # what q_auto gives T1 in medialoom; the peers ask for it
 
 
 # -- HTTP client --------------------------------------------------------------------------------
@@ -154,41 +227,112 @@ def make_sources(folder: Path) -> None:
 class Reply:
     status: int
     body: bytes
-    headers: http.client.HTTPMessage
+    headers: dict[str, str]  # lower-case names
     seconds: float
 
 
+class _Closed(Exception):
+    """The server closed the connection before a whole response arrived."""
+
+    def __init__(self, got_bytes: bool) -> None:
+        super().__init__("connection closed")
+        self.got_bytes = got_bytes
+
+
+class _Connection:
+    def __init__(self, host: str, port: int) -> None:
+        self.sock = socket.create_connection((host, port), timeout=120)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def _more(self, got: bool) -> None:
+        chunk = self.sock.recv(262144)
+        if not chunk:
+            raise _Closed(got or bool(self.buffer))
+        self.buffer += chunk
+
+    def _take(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            self._more(True)
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def _line(self) -> bytes:
+        while (end := self.buffer.find(b"\r\n")) < 0:
+            self._more(True)
+        line, self.buffer = self.buffer[:end], self.buffer[end + 2:]
+        return line
+
+    def response(self) -> tuple[int, dict[str, str], bytes, bool]:
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            self._more(False)
+        head, self.buffer = self.buffer[:end].decode("latin-1"), self.buffer[end + 4:]
+        lines = head.split("\r\n")
+        version, status = lines[0].split(" ", 2)[:2]
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            parts = []
+            while size := int(self._line().split(b";")[0], 16):
+                parts.append(self._take(size))
+                self._take(2)
+            while self._line():  # trailers, then the empty line
+                pass
+            body = b"".join(parts)
+        elif "content-length" in headers:
+            body = self._take(int(headers["content-length"]))
+        else:  # delimited by the end of the connection
+            while True:
+                try:
+                    self._more(True)
+                except _Closed:
+                    break
+            body, self.buffer, close = self.buffer, b"", True
+        return int(status), headers, body, close
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class Client:
-    """Keep-alive connections, one per server: cheaper than httpx, so the client steals less CPU
-    from the servers on a small machine. Not thread-safe: one per thread."""
+    """Keep-alive HTTP/1.1 connections over plain sockets, one per server: a fraction of the
+    CPU of http.client (which parses headers with the email package), so the load generator
+    steals less CPU from the servers on a small machine. Not thread-safe: one per thread."""
 
     def __init__(self) -> None:
-        self.connections: dict[str, http.client.HTTPConnection] = {}
+        self.connections: dict[tuple[str, int], _Connection] = {}
 
-    def get(self, url: str) -> Reply:
+    def get(self, url: str, accept: str | None = None) -> Reply:
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
+        extra = f"Accept: {accept}\r\n" if accept else ""
+        request = f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n{extra}\r\n".encode("latin-1")
+        address = (parts.hostname or "127.0.0.1", parts.port or 80)
         for attempt in range(2):
-            reused = parts.netloc in self.connections
-            connection = self.connections.get(parts.netloc) or http.client.HTTPConnection(
-                parts.hostname, parts.port, timeout=120)
-            self.connections[parts.netloc] = connection
+            connection = self.connections.get(address)
+            reused = connection is not None
+            if connection is None:
+                connection = self.connections[address] = _Connection(*address)
             started = time.perf_counter()
             try:
-                connection.request("GET", target)
-                response = connection.getresponse()
-                body = response.read()
-            except (http.client.HTTPException, OSError):
+                connection.sock.sendall(request)
+                status, headers, body, close = connection.response()
+            except (OSError, _Closed, ValueError) as error:
                 connection.close()
-                del self.connections[parts.netloc]
-                if reused and attempt == 0:  # the server closed an idle keep-alive connection
+                del self.connections[address]
+                idle_close = isinstance(error, _Closed | ConnectionResetError | BrokenPipeError) and not (
+                    isinstance(error, _Closed) and error.got_bytes)
+                if reused and attempt == 0 and idle_close:  # the server closed an idle keep-alive connection
                     continue
-                raise
+                raise ConnectionError(f"{type(error).__name__}: {error}") from None
             seconds = time.perf_counter() - started
-            if response.will_close:
+            if close:
                 connection.close()
-                del self.connections[parts.netloc]
-            return Reply(response.status, body, response.headers, seconds)
+                del self.connections[address]
+            return Reply(status, body, headers, seconds)
         raise RuntimeError("unreachable")
 
     def close(self) -> None:
@@ -197,29 +341,85 @@ class Client:
         self.connections.clear()
 
 
-# -- servers ------------------------------------------------------------------------------------
+# -- /proc --------------------------------------------------------------------------------------
 
-def process_tree_cpu(pid: int) -> float:
-    """User+system CPU seconds of a process, its live descendants and its reaped children."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total, pending, seen = 0.0, [pid], set()
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    found, pending = [], [pid]
     while pending:
         one = pending.pop()
-        if one in seen:
+        if one in found:
             continue
-        seen.add(one)
-        try:
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(value) for value in fields[11:15]) / ticks  # utime stime cutime cstime
+        found.append(one)
         try:
             for task in Path(f"/proc/{one}/task").iterdir():
                 pending += [int(child) for child in (task / "children").read_text().split()]
         except OSError:
             pass
+    return found
+
+
+def process_tree_cpu(pid: int) -> float:
+    """User+system CPU seconds of a process, its live descendants and its reaped children."""
+    total = 0.0
+    for one in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(value) for value in fields[11:15]) / TICKS  # utime stime cutime cstime
     return total
 
+
+def peak_rss_mb(pid: int) -> tuple[float, int]:
+    """VmHWM summed over the live process tree (MB), and how many processes that is."""
+    total, count = 0, 0
+    for one in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+                    count += 1
+        except OSError:
+            continue
+    return total / 1024, count
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores, steal included)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / TICKS
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def pressure_avg10() -> float | None:
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0].split()
+        return float(dict(item.split("=") for item in some[1:])["avg10"])
+    except (OSError, IndexError, KeyError, ValueError):
+        return None
+
+
+def machine_state() -> str:
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0].split()
+        pressure = {item.split("=")[0]: float(item.split("=")[1]) for item in some[1:3]}
+        noisy = "  [NOISY: pressure avg10 > 50 %]" if pressure["avg10"] > NOISY_PRESSURE else ""
+        cpu = f", cpu pressure avg10 {pressure['avg10']:.0f} % avg60 {pressure['avg60']:.0f} %{noisy}"
+    except (OSError, IndexError, KeyError, ValueError):
+        cpu = ""
+    return f"load {' '.join(load)}{cpu}"
+
+
+# -- servers ------------------------------------------------------------------------------------
 
 class Server:
     name: str
@@ -227,7 +427,7 @@ class Server:
     process: subprocess.Popen
     base: str
 
-    def url(self, source: Source, kind: str, width: int, height: int | None = None) -> str:
+    def url(self, transform: Transform, source: Source, copy: int, width: int, height: int | None) -> str:
         raise NotImplementedError
 
     def cpu_seconds(self) -> float:
@@ -246,28 +446,42 @@ class Server:
 class Medialoom(Server):
     name = "medialoom"
 
-    def __init__(self, work: Path, sources: Path, workers: int) -> None:
+    def __init__(self, work: Path, sources: Path, workers: int, copies: int) -> None:
         from importlib.metadata import version
 
         self.version = f"{version('medialoom')}, libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
-        self.running = start_server(work / "medialoom-data", workers=workers)
+        self.running = start_server(work / "medialoom-data", workers=workers)  # fresh: empty derived store
         self.process = self.running.process
         self.base = self.running.base_url
         os.environ["CLOUDINARY_URL"] = self.running.cloudinary_url
         cloudinary.reset_config()
-        for source in SOURCES:
-            cloudinary.uploader.upload(str(sources / source.filename), public_id=source.public_id, overwrite=True)
+        jobs = [(source, copy) for copy in range(copies + 1) for source in SOURCES]
 
-    def url(self, source: Source, kind: str, width: int, height: int | None = None) -> str:
-        if kind == "scale":
-            options = {"width": width, "crop": "scale", "format": source.ext}
-        elif kind == "fill":
-            options = {"width": width, "height": height, "crop": "fill", "gravity": "center", "format": source.ext}
-        elif kind == "fit":
-            options = {"width": width, "height": height, "crop": "fit", "format": source.ext}
-        else:  # webp
-            options = {"width": width, "crop": "scale", "format": "webp"}
-        return cloudinary.utils.cloudinary_url(source.public_id, **options)[0]
+        def upload(job: tuple[Source, int]) -> None:
+            source, copy = job
+            cloudinary.uploader.upload(str(sources / source.filename(copy)), public_id=source.public_id(copy),
+                                       overwrite=True)
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(upload, jobs))
+
+    def url(self, transform: Transform, source: Source, copy: int, width: int, height: int | None) -> str:
+        public_id = source.public_id(copy)
+        options: dict = {}
+        if transform.key == "T1":
+            steps = [{"width": width, "crop": "fill", "gravity": "auto"}, {"fetch_format": "auto"},
+                     {"quality": "auto"}]
+        elif transform.key == "T2":
+            steps = [{"crop": "fit", "width": width, "height": height}, {"quality": 80, "flags": "progressive"}]
+            options["format"] = "jpg"
+        elif transform.key == "T3":
+            steps = [{"width": width}, {"fetch_format": "webp", "quality": 75}]
+        elif transform.key == "T4":
+            steps = [{"crop": "fill", "width": width, "height": height, "gravity": "center"},
+                     {"fetch_format": "avif", "quality": 50}]
+        else:
+            steps = [{"width": width, "height": height, "crop": "thumb"}, {"fetch_format": "png"}]
+        return cloudinary.utils.cloudinary_url(public_id, transformation=steps, **options)[0]
 
     def stop(self) -> None:
         self.running.stop()
@@ -329,8 +543,10 @@ class Thumbor(Server):
 
     def __init__(self, work: Path, sources: Path) -> None:
         python = install_thumbor()
-        pillow = _run([str(python), "-c", "import PIL; print(PIL.__version__)"], "thumbor's Pillow", env=_peer_env())
-        self.version = f"{THUMBOR_VERSION}, Pillow {pillow.strip()}"
+        probe = _run([str(python), "-c", "import PIL, PIL.features as f; print(PIL.__version__, "
+                      "f.version('avif') if f.check('avif') else 'none')"], "thumbor's Pillow", env=_peer_env())
+        pillow, avif = probe.split()
+        self.version = f"{THUMBOR_VERSION}, Pillow {pillow}, AVIF: libavif {avif}"
         conf = work / "thumbor.conf"
         settings = {
             "LOADER": "thumbor.loaders.file_loader",
@@ -340,10 +556,10 @@ class Thumbor(Server):
             "RESULT_STORAGE_FILE_STORAGE_ROOT_PATH": str(work / "thumbor-results"),
             "RESULT_STORAGE_STORES_UNSAFE": True,
             "ALLOW_UNSAFE_URL": True,
-            "QUALITY": DEFAULT_QUALITY,
-            "WEBP_QUALITY": DEFAULT_QUALITY,
-            "PROGRESSIVE_JPEG": False,  # medialoom writes baseline unless fl_progressive
+            "QUALITY": 80,
+            "PROGRESSIVE_JPEG": True,  # T2 asks medialoom for fl_progressive; T2 is the only JPEG output
             "PNG_COMPRESSION_LEVEL": 6,
+            "AVIF_SPEED": 9 - AVIF_EFFORT,
             "ENGINE_THREADPOOL_SIZE": CORES,
         }
         conf.write_text("".join(f"{key} = {value!r}\n" for key, value in settings.items()))
@@ -356,14 +572,17 @@ class Thumbor(Server):
         self.base = f"http://127.0.0.1:{port}"
         _wait_ready(self, f"{self.base}/healthcheck", log_path)
 
-    def url(self, source: Source, kind: str, width: int, height: int | None = None) -> str:
-        if kind == "scale":
-            return f"{self.base}/unsafe/{width}x0/{source.filename}"
-        if kind == "fill":
-            return f"{self.base}/unsafe/{width}x{height}/center/middle/{source.filename}"
-        if kind == "fit":
-            return f"{self.base}/unsafe/fit-in/{width}x{height}/{source.filename}"
-        return f"{self.base}/unsafe/{width}x0/filters:format(webp)/{source.filename}"
+    def url(self, transform: Transform, source: Source, copy: int, width: int, height: int | None) -> str:
+        name = source.filename(copy)
+        if transform.key == "T1":
+            return f"{self.base}/unsafe/{width}x0/smart/filters:format(webp):quality({T_AUTO_QUALITY})/{name}"
+        if transform.key == "T2":
+            return f"{self.base}/unsafe/fit-in/{width}x{height}/filters:format(jpeg):quality(80)/{name}"
+        if transform.key == "T3":
+            return f"{self.base}/unsafe/{width}x0/filters:format(webp):quality(75)/{name}"
+        if transform.key == "T4":
+            return f"{self.base}/unsafe/{width}x{height}/center/middle/filters:format(avif):quality(50)/{name}"
+        return f"{self.base}/unsafe/{width}x{height}/filters:format(png)/{name}"
 
 
 def install_ipx() -> str:
@@ -379,6 +598,13 @@ def install_ipx() -> str:
     return node
 
 
+# sharp's encoder options that IPX copies onto every pipeline (its URL modifiers cannot set them):
+# progressive JPEG (T2), AVIF at medialoom's effort with 4:2:0 chroma as libvips and Pillow
+# write it (T4), adaptive PNG row filters as libvips' filter=all and Pillow (T5).
+IPX_SHARP_OPTIONS = {"jpegProgressive": True, "heifEffort": AVIF_EFFORT, "heifChromaSubsampling": "4:2:0",
+                     "pngAdaptiveFiltering": True}
+
+
 class Ipx(Server):
     name = "ipx"
 
@@ -390,21 +616,25 @@ class Ipx(Server):
         self.version = f"{IPX_VERSION}, sharp {sharp[0]}, libvips {sharp[1]}"
         port = free_port()
         log_path = work / "ipx.log"
-        env = {**os.environ, "IPX_BENCH_DIR": str(sources), "IPX_BENCH_PORT": str(port)}
+        env = {**os.environ, "IPX_BENCH_DIR": str(sources), "IPX_BENCH_PORT": str(port),
+               "IPX_BENCH_SHARP_OPTIONS": json.dumps(IPX_SHARP_OPTIONS)}
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen([node, "server.mjs"], cwd=IPX_DIR, stdout=log, stderr=subprocess.STDOUT,
                                             env=env)
         self.base = f"http://127.0.0.1:{port}"
-        _wait_ready(self, f"{self.base}/w_16/{SOURCES[0].filename}", log_path)
+        _wait_ready(self, f"{self.base}/w_16/{SOURCES[0].filename(0)}", log_path)
 
-    def url(self, source: Source, kind: str, width: int, height: int | None = None) -> str:
-        if kind == "scale":
-            return f"{self.base}/w_{width}/{source.filename}"
-        if kind == "fill":
-            return f"{self.base}/s_{width}x{height},fit_cover,pos_centre/{source.filename}"
-        if kind == "fit":
-            return f"{self.base}/s_{width}x{height},fit_inside/{source.filename}"
-        return f"{self.base}/w_{width},f_webp/{source.filename}"
+    def url(self, transform: Transform, source: Source, copy: int, width: int, height: int | None) -> str:
+        name = source.filename(copy)
+        if transform.key == "T1":
+            return f"{self.base}/w_{width},f_webp,q_{T_AUTO_QUALITY}/{name}"
+        if transform.key == "T2":
+            return f"{self.base}/s_{width}x{height},fit_inside,q_80,f_jpeg/{name}"
+        if transform.key == "T3":
+            return f"{self.base}/w_{width},f_webp,q_75/{name}"
+        if transform.key == "T4":
+            return f"{self.base}/s_{width}x{height},fit_cover,pos_centre,f_avif,q_50/{name}"
+        return f"{self.base}/s_{width}x{height},fit_cover,f_png/{name}"
 
 
 # -- measuring ----------------------------------------------------------------------------------
@@ -428,46 +658,129 @@ def accept(server: Server, url: str, reply: Reply | None, error: BaseException |
     return False
 
 
-def fetch(client: Client, server: Server, url: str) -> Reply | None:
+def fetch(client: Client, server: Server, url: str, accept_header: str | None) -> Reply | None:
     try:
-        reply = client.get(url)
-    except (http.client.HTTPException, OSError) as error:
+        reply = client.get(url, accept_header)
+    except (ConnectionError, OSError) as error:
         accept(server, url, None, error)
         return None
     return reply if accept(server, url, reply) else None
 
 
 @dataclass
-class Row:
+class Slot:
+    """One server, one round of one cell."""
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    bytes: int = 0
     cpu: float = 0.0
     elapsed: float = 0.0
+    client_cpu: float = 0.0
+    exhausted: bool = False
 
     @property
     def count(self) -> int:
         return len(self.latencies)
 
-    def median_ms(self) -> float | None:
-        return statistics.median(self.latencies) * 1000 if self.latencies else None
-
-    def p95_ms(self) -> float | None:
-        if not self.latencies:
-            return None
-        ordered = sorted(self.latencies)
-        return ordered[max(0, -(-len(ordered) * 95 // 100) - 1)] * 1000
+    def rps(self) -> float | None:
+        return self.count / self.elapsed if self.count and self.elapsed else None
 
     def cpu_ms(self) -> float | None:
         return self.cpu * 1000 / self.count if self.count else None
 
-    def rps(self) -> float | None:
-        return self.count / self.elapsed if self.elapsed else None
 
-    def merge(self, other: Row) -> None:
-        self.latencies += other.latencies
-        self.errors += other.errors
-        self.cpu += other.cpu
-        self.elapsed += other.elapsed
+@dataclass
+class Cell:
+    slots: list[Slot] = field(default_factory=list)
+    na: str | None = None
+
+    def _latencies(self) -> list[float]:
+        return sorted(latency for slot in self.slots for latency in slot.latencies)
+
+    @property
+    def count(self) -> int:
+        return sum(slot.count for slot in self.slots)
+
+    @property
+    def errors(self) -> int:
+        return sum(slot.errors for slot in self.slots)
+
+    @property
+    def exhausted(self) -> bool:
+        return any(slot.exhausted for slot in self.slots)
+
+    def rps(self) -> float | None:
+        values = [value for slot in self.slots if (value := slot.rps()) is not None]
+        return statistics.median(values) if values else None
+
+    def cpu_ms(self) -> float | None:
+        values = [value for slot in self.slots if (value := slot.cpu_ms()) is not None]
+        return statistics.median(values) if values else None
+
+    def percentile_ms(self, percent: float) -> float | None:
+        ordered = self._latencies()
+        if not ordered:
+            return None
+        return ordered[max(0, math.ceil(len(ordered) * percent / 100) - 1)] * 1000
+
+    def kb(self) -> float | None:
+        count = self.count
+        return sum(slot.bytes for slot in self.slots) / count / 1000 if count else None
+
+    def client_core_share(self) -> float | None:
+        elapsed = sum(slot.elapsed for slot in self.slots)
+        return sum(slot.client_cpu for slot in self.slots) / elapsed if elapsed else None
+
+
+def settle(server: Server, limit: float = 0.25) -> float:
+    """The server's CPU once it has stopped working (thumbor stores results after answering)."""
+    last, deadline = server.cpu_seconds(), time.monotonic() + limit
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        now = server.cpu_seconds()
+        if now - last < 0.5 / TICKS:
+            return now
+        last = now
+    return last
+
+
+def run_slot(server: Server, urls: Iterator[tuple[str, str | None]], clients: int, seconds: float,
+             lock: threading.Lock) -> Slot:
+    """``clients`` threads, each with its own keep-alive connection, taking the next URL until
+    the time is up (or the URLs run out); the requests under way then finish."""
+    slot = Slot()
+    deadline = time.monotonic() + seconds
+
+    def worker() -> None:
+        client, latencies, errors, size = Client(), [], 0, 0
+        while time.monotonic() < deadline:
+            with lock:
+                item = next(urls, None)
+            if item is None:
+                slot.exhausted = True
+                break
+            reply = fetch(client, server, *item)
+            if reply is None:
+                errors += 1
+            else:
+                latencies.append(reply.seconds)
+                size += len(reply.body)
+        client.close()
+        with lock:
+            slot.latencies += latencies
+            slot.errors += errors
+            slot.bytes += size
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    cpu_before, own_before, started = server.cpu_seconds(), own_cpu_seconds(), time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    slot.elapsed = time.monotonic() - started
+    slot.client_cpu = own_cpu_seconds() - own_before
+    slot.cpu = settle(server) - cpu_before
+    return slot
 
 
 def rotated(servers: list[Server], step: int) -> list[Server]:
@@ -475,112 +788,83 @@ def rotated(servers: list[Server], step: int) -> list[Server]:
     return servers[step:] + servers[:step]
 
 
-def sequential(servers: list[Server], make_url: Callable[[Server, int], str], count: int) -> dict[str, Row]:
-    """One client; request i goes to every server in turn (the order rotates), each on its own
-    URL; CPU per server over the whole row (each server only works on its own requests)."""
-    client = Client()
-    rows = {server.name: Row() for server in servers}
-    before = {server.name: server.cpu_seconds() for server in servers}
-    for index in range(count):
-        for server in rotated(servers, index):
-            reply = fetch(client, server, make_url(server, index))
-            if reply is None:
-                rows[server.name].errors += 1
-            else:
-                rows[server.name].latencies.append(reply.seconds)
-    for server in servers:
-        rows[server.name].cpu = server.cpu_seconds() - before[server.name]
-    client.close()
-    return rows
+@dataclass
+class CellRun:
+    cells: dict[str, Cell]
+    pressure: float | None
+    others: float | None  # share of one core used outside the benchmark
+
+    @property
+    def noisy(self) -> bool:
+        return self.pressure is not None and self.pressure > NOISY_PRESSURE
+
+    @property
+    def busy(self) -> bool:
+        return self.others is not None and self.others > BUSY_OTHERS
 
 
-def concurrent(server: Server, urls: Iterator[str], clients: int, seconds: float) -> Row:
-    """``clients`` threads, each with its own keep-alive connection, taking the next URL until
-    the time is up (or the URLs run out)."""
-    row, lock = Row(), threading.Lock()
-    deadline = time.monotonic() + seconds
-
-    def worker() -> None:
-        client = Client()
-        while time.monotonic() < deadline:
-            with lock:
-                url = next(urls, None)
-            if url is None:
-                break
-            reply = fetch(client, server, url)
-            with lock:
-                if reply is None:
-                    row.errors += 1
-                else:
-                    row.latencies.append(reply.seconds)
-        client.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    cpu_before, started = server.cpu_seconds(), time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    row.elapsed = time.monotonic() - started
-    row.cpu = server.cpu_seconds() - cpu_before
-    return row
+def run_cell(servers: list[Server], active: list[Server], urls: dict[str, Iterator[tuple[str, str | None]]],
+             clients: int, seconds: float, rounds: int, offset: int, cells: dict[str, Cell]) -> CellRun:
+    locks = {server.name: threading.Lock() for server in active}
+    pressures = []
+    busy0, own0 = machine_busy_seconds(), own_cpu_seconds()
+    servers0 = {server.name: server.cpu_seconds() for server in servers}
+    started = time.monotonic()
+    for number in range(rounds):
+        for server in rotated(active, number + offset):
+            cells[server.name].slots.append(run_slot(server, urls[server.name], clients, seconds, locks[server.name]))
+            pressures.append(pressure_avg10())
+    elapsed = time.monotonic() - started
+    ours = own_cpu_seconds() - own0 + sum(server.cpu_seconds() - servers0[server.name] for server in servers)
+    others = max(0.0, machine_busy_seconds() - busy0 - ours) / elapsed if elapsed else None
+    known = [value for value in pressures if value is not None]
+    return CellRun(cells, max(known) if known else None, others)
 
 
 # -- reporting ----------------------------------------------------------------------------------
-
-def machine_state() -> str:
-    load = Path("/proc/loadavg").read_text().split()[:3]
-    try:
-        some = Path("/proc/pressure/cpu").read_text().splitlines()[0].split()
-        pressure = {item.split("=")[0]: float(item.split("=")[1]) for item in some[1:3]}
-        noisy = "  [NOISY: pressure avg10 > 50 %]" if pressure["avg10"] > 50 else ""
-        cpu = f", cpu pressure avg10 {pressure['avg10']:.0f} % avg60 {pressure['avg60']:.0f} %{noisy}"
-    except (OSError, IndexError, KeyError, ValueError):
-        cpu = ""
-    return f"load {' '.join(load)}{cpu}"
-
 
 def _num(value: float | None, width: int, digits: int = 1) -> str:
     return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
 
 
-def _ratio(peer: float | None, ours: float | None) -> float | None:
-    return peer / ours if peer and ours else None
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return numerator / denominator if numerator and denominator else None
 
 
-HEADER_LATENCY = (f"  {'scenario':<38} {'server':<10} {'n':>4} {'median ms':>10} {'p95 ms':>8} {'CPU ms/req':>11} "
-                  f"{'err':>4} {'ratio':>6} {'CPU ratio':>10}")
-HEADER_RATE = (f"  {'scenario':<38} {'server':<10} {'n':>5} {'req/s':>8} {'median ms':>10} {'p95 ms':>8} "
-               f"{'CPU ms/req':>11} {'err':>4} {'ratio':>6} {'CPU ratio':>10}")
+def geomean(values: list[float]) -> float | None:
+    return math.exp(sum(math.log(value) for value in values) / len(values)) if values else None
 
 
-def print_latency_rows(scenario: str, rows: dict[str, Row], notes: dict[str, str] | None = None) -> None:
-    ours = rows.get("medialoom")
-    for number, (name, row) in enumerate(rows.items()):
-        ratio = _ratio(row.median_ms(), ours.median_ms()) if ours and name != "medialoom" else None
-        cpu_ratio = _ratio(row.cpu_ms(), ours.cpu_ms()) if ours and name != "medialoom" else None
-        label = scenario if number == 0 else ""
+HEADER = (f"  {'cell':<14} {'server':<11} {'n':>5} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms/req':>10} "
+          f"{'err':>4} {'out KB':>7} {'x rps':>6} {'x CPU':>6}  {'psi':>4} {'oth%':>5}")
+
+
+def print_cell(label: str, run: CellRun, notes: dict[str, str] | None = None, client_share: bool = False) -> None:
+    ours = run.cells.get("medialoom")
+    for number, (name, cell) in enumerate(run.cells.items()):
+        first = number == 0
+        tail = f"  {'':>4} {'':>5}"
+        if first:
+            tail = f"  {_num(run.pressure, 4, 0)} {_num(None if run.others is None else run.others * 100, 5, 0)}"
+        if client_share:
+            share = cell.client_core_share()
+            tail += f" {_num(None if share is None else share * 100, 8, 0)}"
+        if first and run.noisy:
+            tail += "  NOISY"
+        if first and run.busy:
+            tail += "  BUSY"
         server = name + ((notes or {}).get(name, ""))
-        print(f"  {label:<38} {server:<10} {row.count:>4} {_num(row.median_ms(), 10)} {_num(row.p95_ms(), 8)} "
-              f"{_num(row.cpu_ms(), 11)} {row.errors:>4} {_num(ratio, 6, 2)} {_num(cpu_ratio, 10, 2)}", flush=True)
-
-
-def print_rate_rows(scenario: str, rows: dict[str, Row], notes: dict[str, str] | None = None) -> None:
-    ours = rows.get("medialoom")
-    for number, (name, row) in enumerate(rows.items()):
-        ratio = _ratio(ours.rps(), row.rps()) if ours and name != "medialoom" else None
-        cpu_ratio = _ratio(row.cpu_ms(), ours.cpu_ms()) if ours and name != "medialoom" else None
-        label = scenario if number == 0 else ""
-        server = name + ((notes or {}).get(name, ""))
-        print(f"  {label:<38} {server:<10} {row.count:>5} {_num(row.rps(), 8)} {_num(row.median_ms(), 10)} "
-              f"{_num(row.p95_ms(), 8)} {_num(row.cpu_ms(), 11)} {row.errors:>4} {_num(ratio, 6, 2)} "
-              f"{_num(cpu_ratio, 10, 2)}", flush=True)
-
-
-def stalled_at_40ms(rows: dict[str, Row]) -> list[str]:
-    """Servers whose typical request sits in the 38-46 ms band: the Nagle / delayed-ACK stall
-    of reference/performance.md §2c, not work."""
-    return [name for name, row in rows.items() if row.latencies and 38 <= (row.median_ms() or 0) <= 46]
+        if cell.na:
+            print(f"  {label if first else '':<14} {server:<11} {'n/a':>5}  ({cell.na}){tail}", flush=True)
+            continue
+        peer = ours is not None and name != "medialoom" and not ours.na
+        ratio = _ratio(ours.rps(), cell.rps()) if peer else None
+        cpu_ratio = _ratio(cell.cpu_ms(), ours.cpu_ms()) if peer else None
+        ran_out = "  (URLs ran out)" if cell.exhausted else ""
+        print(f"  {label if first else '':<14} {server:<11} {cell.count:>5} {_num(cell.rps(), 7)} "
+              f"{_num(cell.percentile_ms(50), 7)} {_num(cell.percentile_ms(99), 7)} {_num(cell.cpu_ms(), 10)} "
+              f"{cell.errors:>4} {_num(cell.kb(), 7)} {_num(ratio, 6, 2)} {_num(cpu_ratio, 6, 2)}{tail}{ran_out}",
+              flush=True)
 
 
 def loud(message: str) -> None:
@@ -588,46 +872,51 @@ def loud(message: str) -> None:
     print(f"\n{bar}\n!!! {message}\n{bar}\n", flush=True)
 
 
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("MET" if ok else "MISSED")
+
+
 # -- main ---------------------------------------------------------------------------------------
-
-KIND_LABELS = {"scale": "resize w", "fill": "fill-crop ", "fit": "fit in ", "webp": "to WebP w"}
-
-
-def cold_widths(center: int, count: int) -> list[int]:
-    """``count`` widths from center-20 upwards, skipping ``center`` (that URL is the cached one)."""
-    return [w for w in range(center - 20, center + 200) if w != center][:count]
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (about a quarter of the time)")
+    parser.add_argument("--quick", action="store_true", help="1 round of 1.2 s per cell, warm 2 s (about 3 min)")
     parser.add_argument("--only", default=",".join(SERVER_NAMES), help="servers to run, comma-separated")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent clients in the throughput scenario")
-    parser.add_argument("--seconds", type=float, default=None, help="seconds per throughput round (8; quick 4)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per cell (3; quick 1)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="seconds per server per cold round (1.8; quick 1.2)")
+    parser.add_argument("--warm-seconds", type=float, default=None,
+                        help="seconds per server per warm round (3; quick 2)")
+    parser.add_argument("--copies", type=int, default=24, help="copies of each source for the cold URLs")
     parser.add_argument("--medialoom-workers", type=int, default=1, help="medialoom server processes")
     args = parser.parse_args()
     wanted = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(wanted) - set(SERVER_NAMES)
     if unknown or not wanted:
         parser.error(f"--only takes {', '.join(SERVER_NAMES)}")
-    cold_n, webp_n, warm_rounds = (8, 6, 10) if args.quick else (30, 20, 40)
-    rounds = 1 if args.quick else 2
-    seconds = args.seconds or (4.0 if args.quick else 8.0)
-    warm_seconds = 2.0 if args.quick else 4.0
+    rounds = args.rounds or (1 if args.quick else 3)
+    seconds = args.seconds or (1.2 if args.quick else 1.8)
+    warm_seconds = args.warm_seconds or (2.0 if args.quick else 3.0)
 
     started = time.monotonic()
-    print(f"delivery benchmark: {', '.join(wanted)}; {CORES} cores; {machine_state()}", flush=True)
+    print(f"delivery benchmark, reference/performance.md §5a: {', '.join(wanted)}; {CORES} cores; "
+          f"{machine_state()}", flush=True)
+    print(f"  {rounds} round(s) per cell, {seconds:g} s per server per cold round, {warm_seconds:g} s warm; "
+          f"loads c={' and c='.join(map(str, LOADS))}", flush=True)
     unavailable: dict[str, str] = {}
     servers: list[Server] = []
+    summary_ok = True
     with tempfile.TemporaryDirectory(prefix="medialoom-bench-delivery-") as folder:
         work = Path(folder)
         sources = work / "sources"
-        make_sources(sources)
-        print("sources: " + ", ".join(f"{s.label} {(sources / s.filename).stat().st_size / 1e6:.2f} MB"
-                                      for s in SOURCES), flush=True)
+        make_sources(sources, args.copies)
+        print("sources: " + ", ".join(f"{s.label} {(sources / s.filename(0)).stat().st_size / 1e6:.2f} MB"
+                                      for s in SOURCES) + f"; {args.copies} more copies of each for cold URLs",
+              flush=True)
         try:
-            for name, factory in (("medialoom", lambda: Medialoom(work, sources, args.medialoom_workers)),
-                                  ("thumbor", lambda: Thumbor(work, sources)), ("ipx", lambda: Ipx(work, sources))):
+            for name, factory in (
+                    ("medialoom", lambda: Medialoom(work, sources, args.medialoom_workers, args.copies)),
+                    ("thumbor", lambda: Thumbor(work, sources)), ("ipx", lambda: Ipx(work, sources))):
                 if name not in wanted:
                     continue
                 try:
@@ -639,7 +928,7 @@ def main() -> int:
                 servers.append(server)
                 print(f"  {name:<10} {server.base}  ({server.version})", flush=True)
             if servers:
-                run_scenarios(servers, args.clients, cold_n, webp_n, warm_rounds, rounds, seconds, warm_seconds)
+                summary_ok = run_suite(servers, rounds, seconds, warm_seconds, args.copies)
         finally:
             for server in servers:
                 server.stop()
@@ -651,108 +940,227 @@ def main() -> int:
     for name, reason in unavailable.items():
         loud(f"{name.upper()} WAS NOT AVAILABLE: its rows are missing. {reason.splitlines()[0]}")
     print(f"\ntotal time {time.monotonic() - started:.0f} s; {machine_state()}")
-    return 1 if unavailable or PROBLEMS else 0
+    return 1 if unavailable or PROBLEMS or not summary_ok else 0
 
 
-def run_scenarios(servers: list[Server], clients: int, cold_n: int, webp_n: int, warm_rounds: int, rounds: int,
-                  seconds: float, warm_seconds: float) -> None:
+def nominal(server: Server, transform: Transform, source: Source) -> tuple[str, str | None]:
+    return server.url(transform, source, 0, transform.width, transform.height), transform.accept
+
+
+def cold_urls(server: Server, transform: Transform, source: Source, copies: int,
+              ) -> Iterator[tuple[str, str | None]]:
+    """Every (copy, width, height) once, in an order that is the same for every server: widths
+    (and heights, where the transformation has one) within +-JITTER of the nominal size."""
+    offsets = range(-JITTER, JITTER + 1)
+    combos = list(itertools.product(range(1, copies + 1), offsets, offsets if transform.height else [0]))
+    random.Random(f"{transform.key}{source.key}").shuffle(combos)
+    for copy, dw, dh in combos:
+        height = transform.height + dh if transform.height else None
+        yield server.url(transform, source, copy, transform.width + dw, height), transform.accept
+
+
+def run_suite(servers: list[Server], rounds: int, seconds: float, warm_seconds: float, copies: int) -> bool:
+    """Runs and prints everything; False when a server could not do a transformation it should
+    (that is, medialoom)."""
     names = [server.name for server in servers]
-    no_cache = {"ipx": "*"} if "ipx" in names else {}
-    ipx_note = ("  * IPX keeps no rendered results: every request renders (serve it behind a CDN or cache)."
-                if no_cache else "")
+    by_name = {server.name: server for server in servers}
 
-    # Output of the same operation on each server (also warms every server up and fills the
-    # result caches used by the warm scenario).
-    canonical = [(source, "scale", 320, None) for source in SOURCES]
-    canonical += [(source, "fill", 320, 320) for source in SOURCES]
-    canonical += [(source, "webp", 800, None) for source in SOURCES[:2]]
-    canonical += [(SOURCES[0], "fit", 512, 512)]
+    # Idle CPU: background work that would be charged to requests.
+    before = {server.name: server.cpu_seconds() for server in servers}
+    time.sleep(1.0)
+    print("idle CPU (ms per s): " + ", ".join(f"{server.name} {(server.cpu_seconds() - before[server.name]) * 1000:.0f}"
+                                              for server in servers), flush=True)
+
+    # 0. output of each transformation at its nominal size; finds what a peer cannot do.
+    na: dict[tuple[str, str, str], str] = {}  # (server, T, S) -> why
     client = Client()
-    print("\nOutput of the same operation (bytes, width x height, type); medialoom's default quality "
-          f"{DEFAULT_QUALITY}, baseline JPEG")
-    print(f"  {'operation':<38}" + "".join(f" {name:>27}" for name in names))
-    for source, kind, width, height in canonical:
-        cells = []
-        for server in servers:
-            reply = fetch(client, server, server.url(source, kind, width, height))
-            if reply is None:
-                cells.append("ERROR")
-                continue
-            image = pyvips.Image.new_from_buffer(reply.body, "")
-            kind_of = (reply.headers.get("content-type") or "?").split("/")[-1]
-            cells.append(f"{len(reply.body):,} {image.width}x{image.height} {kind_of}")
-        size = f"{width}x{height}" if height else f"{width}"
-        print(f"  {source.key.upper() + ' ' + KIND_LABELS[kind] + size:<38}" + "".join(f" {c:>27}" for c in cells),
-              flush=True)
+    print("\nOutput at the nominal size (bytes, width x height, type); this also warms the servers up")
+    print(f"  {'':<8}" + "".join(f" {name:>28}" for name in names))
+    for transform in TRANSFORMS:
+        for source in SOURCES:
+            cells = []
+            for server in servers:
+                url, accept_header = nominal(server, transform, source)
+                reply = fetch(client, server, url, accept_header)
+                if reply is None:
+                    na[(server.name, transform.key, source.key)] = "the request failed"
+                    cells.append("ERROR -> n/a")
+                    continue
+                kind = (reply.headers.get("content-type") or "?").split(";")[0].split("/")[-1]
+                if kind != transform.output:
+                    na[(server.name, transform.key, source.key)] = f"answers {kind}, not {transform.output}"
+                    cells.append(f"{kind}?! -> n/a")
+                    continue
+                image = pyvips.Image.new_from_buffer(reply.body, "")
+                alpha = "+a" if image.hasalpha() else ""
+                cells.append(f"{len(reply.body):,} {image.width}x{image.height} {kind}{alpha}")
+            print(f"  {transform.key} {source.key}  " + "".join(f" {c:>28}" for c in cells), flush=True)
     client.close()
+    for transform in TRANSFORMS:
+        print(f"  {transform.key} = {transform.label}")
 
-    # 1. cold derive
-    widths = cold_widths(320, cold_n)
-    print(f"\n1. Cold derive: every URL new (width {widths[0]}..{widths[-1]}, not 320), one client, "
-          f"servers interleaved; {machine_state()}")
-    print("   ratio = peer median / medialoom median, CPU ratio = peer CPU / medialoom CPU (>1: medialoom better)")
-    print(HEADER_LATENCY)
-    for source in SOURCES:
-        for kind in ("scale", "fill"):
-            rows = sequential(servers, lambda server, i, s=source, k=kind, ws=widths: server.url(
-                s, k, ws[i], ws[i] if k == "fill" else None), cold_n)
-            label = "resize w~320" if kind == "scale" else "fill-crop ~320x320 center"
-            print_latency_rows(f"{source.key.upper()} {label}", rows)
+    # 1. cold
+    results: dict[tuple[str, str, int], CellRun] = {}
+    iterators = {(server.name, t.key, s.key): cold_urls(server, t, s, copies)
+                 for server in servers for t in TRANSFORMS for s in SOURCES}
+    offset = 0
+    for clients in LOADS:
+        print(f"\nCold, c={clients}: every request renders (width +-{JITTER} px, {copies} copies of each source); "
+              f"{rounds} x {seconds:g} s per server, interleaved; {machine_state()}")
+        print("  req/s and CPU ms/req: median of the rounds; p50/p99 over all the cell's requests; out KB: mean "
+              "response; x rps = medialoom req/s / peer req/s; x CPU = peer CPU / medialoom CPU (>1: medialoom "
+              "better)\n  psi: /proc/pressure/cpu some avg10 (highest after the cell's slots; it includes this "
+              "benchmark's own load, which alone passes 50 % at c=8); oth%: CPU that other processes took during "
+              "the cell, % of one core; NOISY: psi > 50 %; BUSY: oth% > 25")
+        print(HEADER)
+        for transform in TRANSFORMS:
+            for source in SOURCES:
+                cells = {server.name: Cell(na=na.get((server.name, transform.key, source.key))) for server in servers}
+                active = [server for server in servers if not cells[server.name].na]
+                urls = {server.name: iterators[(server.name, transform.key, source.key)] for server in active}
+                run = run_cell(servers, active, urls, clients, seconds, rounds, offset, cells)
+                offset += 1
+                results[(transform.key, source.key, clients)] = run
+                print_cell(f"{transform.key} {source.key} c={clients}", run)
 
     # 2. warm
-    print(f"\n2. Warm: the width-320 URLs (resize and fill-crop), cached, {warm_rounds} rounds, one client; "
-          f"{machine_state()}")
-    print(HEADER_LATENCY)
-    stalls = []
-    for source in SOURCES:
-        urls = {server.name: [server.url(source, "scale", 320), server.url(source, "fill", 320, 320)]
-                for server in servers}
-        rows = sequential(servers, lambda server, i, u=urls: u[server.name][i % 2], warm_rounds * 2)
-        print_latency_rows(f"{source.label} cached", rows, no_cache)
-        stalls += stalled_at_40ms({k: v for k, v in rows.items() if k != "ipx"})
-    if ipx_note:
-        print(ipx_note)
-    if stalls:
-        print(f"  WARNING: median in the 38-46 ms band for {sorted(set(stalls))}: looks like a Nagle / "
-              f"delayed-ACK stall, not work")
-
-    # 3. throughput
-    s1 = SOURCES[0]
-    print(f"\n3. Throughput: {clients} concurrent clients, {rounds} x {seconds:.0f} s per server (rounds interleaved); "
-          f"{machine_state()}")
-    print("   ratio = medialoom req/s / peer req/s, CPU ratio = peer CPU / medialoom CPU (>1: medialoom better)")
-    print(HEADER_RATE)
-    # The headline row of reference/performance.md §5a (T2: fit in 512x512, cold, every width and
-    # height new), then a fill-crop; h < 300 there, so no URL of scenario 1 comes back.
-    for label, kind, pairs in (
-            (f"{s1.key.upper()} cold fit in 480-543 x 480-543", "fit",
-             [(w, h) for h in range(480, 544) for w in range(480, 544)]),
-            (f"{s1.key.upper()} cold fill-crop 300-379 x 200-279", "fill",
-             [(w, h) for h in range(200, 280) for w in range(300, 380)])):
-        iterators = {server.name: iter([server.url(s1, kind, w, h) for w, h in pairs]) for server in servers}
-        rows = {server.name: Row() for server in servers}
-        for number in range(rounds):
-            for server in rotated(servers, number):
-                rows[server.name].merge(concurrent(server, iterators[server.name], clients, seconds))
-        print_rate_rows(label, rows)
-    rows = {server.name: Row() for server in servers}
+    warm: dict[int, CellRun] = {}
+    print(f"\nWarm: the 15 nominal URLs ({len(TRANSFORMS)} transformations x {len(SOURCES)} sources), primed, "
+          f"then requested in turn; {rounds} x {warm_seconds:g} s per server; {machine_state()}")
+    client = Client()
     for server in servers:
-        urls = [server.url(s1, "scale", 320), server.url(s1, "fill", 320, 320)]
-        endless = (urls[i % 2] for i in range(10**9))
-        rows[server.name].merge(concurrent(server, endless, clients, warm_seconds))
-    print_rate_rows(f"{s1.key.upper()} cached w320 + fill 320x320", rows, no_cache)
-    print("   (cached rows are bounded by the Python client threads on this machine, not only by the servers)")
-    if ipx_note:
-        print(ipx_note)
+        for transform in TRANSFORMS:
+            for source in SOURCES:
+                if (server.name, transform.key, source.key) not in na:
+                    fetch(client, server, *nominal(server, transform, source))
+    client.close()
+    print(HEADER + f" {'client%':>8}")
+    for clients in LOADS:
+        cells = {server.name: Cell() for server in servers}
+        urls = {}
+        for server in servers:
+            items = [nominal(server, t, s) for t in TRANSFORMS for s in SOURCES
+                     if (server.name, t.key, s.key) not in na]
+            urls[server.name] = itertools.cycle(items)
+        run = run_cell(servers, servers, urls, clients, warm_seconds, rounds, clients, cells)
+        warm[clients] = run
+        print_cell(f"warm c={clients}", run, {"ipx": "*"} if "ipx" in names else None, client_share=True)
+    if "ipx" in names:
+        print("  * IPX keeps no rendered results: every warm request renders again (put a CDN or cache in front).")
+    print("  client% = CPU of this benchmark's own client threads, % of one core (they hold the GIL: near 100 % "
+          "the client, not the server, sets the pace)")
+    stalls = [name for run in warm.values() for name, cell in run.cells.items()
+              if name != "ipx" and cell.count and 38 <= (cell.percentile_ms(50) or 0) <= 46]
+    if stalls:
+        print(f"  WARNING: warm p50 in the 38-46 ms band for {sorted(set(stalls))}: looks like a Nagle / "
+              f"delayed-ACK stall, not work (performance.md §2c)")
 
-    # 4. format conversion
-    widths = cold_widths(800, webp_n)
-    print(f"\n4. Format conversion: JPEG to WebP, width {widths[0]}..{widths[-1]} (not 800), every URL new, "
-          f"one client; {machine_state()}")
-    print(HEADER_LATENCY)
-    for source in SOURCES[:2]:
-        rows = sequential(servers, lambda server, i, s=source, ws=widths: server.url(s, "webp", ws[i]), webp_n)
-        print_latency_rows(f"{source.key.upper()} JPEG -> WebP w~800", rows)
+    peaks = {server.name: peak_rss_mb(server.process.pid) for server in servers}
+    return summarize(servers, by_name, results, warm, na, peaks)
+
+
+def summarize(servers: list[Server], by_name: dict[str, Server], results: dict[tuple[str, str, int], CellRun],
+              warm: dict[int, CellRun], na: dict[tuple[str, str, str], str],
+              peaks: dict[str, tuple[float, int]]) -> bool:
+    names = [server.name for server in servers]
+    print("\nSummary (aims of the issue)")
+    if na:
+        for (name, t, s), why in sorted(na.items()):
+            print(f"  n/a: {name} {t} {s}: {why}; left out of the geometric means")
+    else:
+        print("  every server did every transformation on every source (no n/a cells)")
+    ok = not any(name == "medialoom" for name, _, _ in na)
+    if "medialoom" not in names:
+        print("  medialoom did not run: no ratios")
+        return ok
+
+    headline = results.get(("T2", "S1", 2))
+    if headline and "thumbor" in names:
+        ours, theirs = headline.cells["medialoom"], headline.cells["thumbor"]
+        rps_ratio, cpu_ratio = _ratio(ours.rps(), theirs.rps()), _ratio(ours.cpu_ms(), theirs.cpu_ms())
+        noisy = ("  [NOISY]" if headline.noisy else "") + ("  [BUSY]" if headline.busy else "")
+        print(f"  headline T2 x S1 at c=2: medialoom {_num(ours.rps(), 0)} req/s, {_num(ours.cpu_ms(), 0)} ms CPU/req; "
+              f"thumbor {_num(theirs.rps(), 0)} req/s, {_num(theirs.cpu_ms(), 0)} ms{noisy}")
+        print(f"    req/s {_num(rps_ratio, 0, 2)}x thumbor's (aim >= 1.20): "
+              f"{verdict(None if rps_ratio is None else rps_ratio >= 1.2)}")
+        print(f"    CPU/req {_num(cpu_ratio, 0, 2)}x thumbor's (aim <= 0.90): "
+              f"{verdict(None if cpu_ratio is None else cpu_ratio <= 0.9)}")
+    for peer, aim in (("thumbor", 1.0), ("ipx", 1.2)):
+        if peer not in names:
+            continue
+        for clients in (None, *LOADS):
+            rps_ratios, cpu_ratios, noisy, busy = [], [], 0, 0
+            for (_t, _s, c), run in results.items():
+                if clients is not None and c != clients:
+                    continue
+                ours, theirs = run.cells["medialoom"], run.cells[peer]
+                if ours.na or theirs.na:
+                    continue
+                noisy += run.noisy
+                busy += run.busy
+                if (value := _ratio(ours.rps(), theirs.rps())) is not None:
+                    rps_ratios.append(value)
+                if (value := _ratio(theirs.cpu_ms(), ours.cpu_ms())) is not None:
+                    cpu_ratios.append(value)
+            mean, cpu_mean = geomean(rps_ratios), geomean(cpu_ratios)
+            if clients is None:
+                print(f"  geometric mean over {len(rps_ratios)} cold cells vs {peer}: req/s {_num(mean, 0, 2)}x "
+                      f"(aim >= {aim:.1f}): {verdict(None if mean is None else mean >= aim)}; "
+                      f"{peer}'s CPU/req {_num(cpu_mean, 0, 2)}x ours ({noisy} cells NOISY, {busy} BUSY)")
+            else:
+                print(f"    c={clients} alone ({len(rps_ratios)} cells): req/s {_num(mean, 0, 2)}x, "
+                      f"{peer}'s CPU/req {_num(cpu_mean, 0, 2)}x ours")
+    for clients, run in warm.items():
+        cell = run.cells["medialoom"]
+        rps, p50, p99 = cell.rps(), cell.percentile_ms(50), cell.percentile_ms(99)
+        share = cell.client_core_share() or 0
+        met = None if rps is None or p99 is None else rps >= 1000 and p99 <= 10
+        bound = (f"; the client used {share * 100:.0f} % of a core: client-bound, the server may do more"
+                 if share >= 0.8 else f"; the client used {share * 100:.0f} % of a core")
+        marks = ("  [NOISY]" if run.noisy else "") + ("  [BUSY]" if run.busy else "")
+        print(f"  warm c={clients}: medialoom {_num(rps, 0)} req/s, p50 {_num(p50, 0, 1)} ms, p99 {_num(p99, 0, 1)} ms "
+              f"(aim >= 1000 req/s, p99 <= 10 ms): {verdict(met)}{bound}{marks}")
+        for peer in ("thumbor", "ipx"):
+            if peer in run.cells:
+                print(f"    {peer}{'*' if peer == 'ipx' else ''} {_num(run.cells[peer].rps(), 0)} req/s, "
+                      f"p99 {_num(run.cells[peer].percentile_ms(99), 0, 1)} ms; medialoom "
+                      f"{_num(_ratio(rps, run.cells[peer].rps()), 0, 2)}x")
+
+    print("\n§5a goals for medialoom on this box (performance.md table; secondary)")
+    def cell_of(t: str, s: str, c: int) -> Cell | None:
+        run = results.get((t, s, c))
+        return run.cells.get("medialoom") if run else None
+    goals = []
+    if (c2 := cell_of("T2", "S1", 2)) and (c8 := cell_of("T2", "S1", 8)):
+        goals.append(("T2 S1 cold c=2: >= 65 req/s", c2.rps(), c2.rps() is not None and c2.rps() >= 65))
+        goals.append(("T2 S1 cold c=2: <= 24 ms CPU/req", c2.cpu_ms(), c2.cpu_ms() is not None and c2.cpu_ms() <= 24))
+        goals.append(("T2 S1 cold c=2: p99 <= 60 ms", c2.percentile_ms(99),
+                      c2.percentile_ms(99) is not None and c2.percentile_ms(99) <= 60))
+        goals.append(("T2 S1 cold c=8: p99 <= 150 ms", c8.percentile_ms(99),
+                      c8.percentile_ms(99) is not None and c8.percentile_ms(99) <= 150))
+    for t in ("T1", "T3"):
+        if cell := cell_of(t, "S1", 2):
+            goals.append((f"{t} S1 (WebP) cold c=2: <= 40 ms CPU/req", cell.cpu_ms(),
+                          cell.cpu_ms() is not None and cell.cpu_ms() <= 40))
+    if cell := cell_of("T4", "S1", 2):
+        goals.append(("T4 S1 (AVIF) cold c=2: >= 12 req/s", cell.rps(), cell.rps() is not None and cell.rps() >= 12))
+    if cell := cell_of("T2", "S2", 2):
+        goals.append(("T2 S2 (12 MP) cold c=2: <= 60 ms CPU/req", cell.cpu_ms(),
+                      cell.cpu_ms() is not None and cell.cpu_ms() <= 60))
+        goals.append(("T2 S2 (12 MP) cold c=2: >= 28 req/s", cell.rps(), cell.rps() is not None and cell.rps() >= 28))
+    if 2 in warm:
+        cell = warm[2].cells["medialoom"]
+        goals.append(("warm c=2: p50 <= 2 ms", cell.percentile_ms(50),
+                      cell.percentile_ms(50) is not None and cell.percentile_ms(50) <= 2))
+        if cold := cell_of("T2", "S1", 2):
+            ratio = _ratio(cell.rps(), cold.rps())
+            goals.append(("warm c=2 / T2 S1 cold c=2 req/s: >= 15x", ratio, ratio is not None and ratio >= 15))
+    for label, value, met in goals:
+        print(f"  {label:<44} {_num(value, 8, 1)}  {verdict(met)}")
+
+    print("\nPeak RSS (VmHWM, summed over each server's processes): " + ", ".join(
+        f"{name} {mb:.0f} MB" + (f" ({count} processes)" if count > 1 else "") for name, (mb, count) in peaks.items()))
+    return ok
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 // IPX serving one folder over HTTP on loopback, for tests/bench/delivery.py.
-// Usage: IPX_BENCH_DIR=/path/to/images IPX_BENCH_PORT=3000 node server.mjs
+// Usage: IPX_BENCH_DIR=/path/to/images IPX_BENCH_PORT=3000 [IPX_BENCH_SHARP_OPTIONS='{...}'] node server.mjs
 import { createServer } from "node:http";
 import { createIPX, createIPXNodeServer, ipxFSStorage } from "ipx";
 
@@ -12,9 +12,11 @@ if (!dir || !port) {
 
 const ipx = createIPX({
   storage: ipxFSStorage({ dir }),
-  // IPX asks sharp for progressive JPEG by default; medialoom (and the thumbor config of the
-  // benchmark) write baseline JPEG unless asked otherwise, so compare like with like.
-  sharpOptions: { jpegProgressive: false },
+  // IPX copies sharpOptions onto every sharp pipeline before the format is set, so they set the
+  // encoders' options that its URL modifiers cannot (delivery.py sends its own in
+  // IPX_BENCH_SHARP_OPTIONS, e.g. {"heifEffort": 2}). IPX asks sharp for progressive JPEG by
+  // default; without options this server writes baseline JPEG, as medialoom does unless asked.
+  sharpOptions: { jpegProgressive: false, ...JSON.parse(process.env.IPX_BENCH_SHARP_OPTIONS || "{}") },
 });
 
 createServer(createIPXNodeServer(ipx)).listen(port, "127.0.0.1", () => {
