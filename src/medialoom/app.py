@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -20,6 +21,21 @@ from medialoom.config import Settings
 from medialoom.delivery.route import deliver
 from medialoom.errors import ApiError, BadRequest
 from medialoom.services import Services, build_services, on_start
+
+
+class CloudNameConvertor(Convertor):
+    """A path segment shaped like a cloud name (``docs`` stays FastAPI's)."""
+
+    regex = "(?!docs(?:/|$))[a-z0-9][a-z0-9-]{1,62}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("cloud_name", CloudNameConvertor())
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -44,6 +60,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(metadata.router)
     app.include_router(transformations.router)
     app.include_router(upload.router)
+    # Delivery is most of the traffic: it is matched first, before the ~55 API routes (whose
+    # paths start with /v1_1/, which no cloud name can); anything else that is not an API
+    # path still reaches it last, for a clear 404.
+    app.router.routes.insert(0, Route("/{cloud:cloud_name}/{rest:path}", deliver, methods=["GET", "HEAD"]))
     app.router.routes.append(Route("/{cloud}/{rest:path}", deliver, methods=["GET", "HEAD"]))
 
     @app.exception_handler(ApiError)

@@ -38,15 +38,15 @@ from medialoom.transform.render import OUTPUT_FORMATS, RenderError
 
 def _lookup(services, env_id: int, resource_type: str, type_: str, source: str) -> tuple[Asset | None, str]:  # noqa: ANN001
     """Find the asset a URL names; returns it and the extension that was asked for."""
-    with services.db.read() as session:
+    with services.db.engine.connect() as connection:
         if resource_type == "raw":
-            return find_asset_to_deliver(session, env_id, "raw", type_, source), ""
+            return find_asset_to_deliver(connection, env_id, "raw", type_, source), ""
         if "." in source.rsplit("/", 1)[-1]:
             public_id, extension = source.rsplit(".", 1)
-            asset = find_asset_to_deliver(session, env_id, resource_type, type_, public_id)
+            asset = find_asset_to_deliver(connection, env_id, resource_type, type_, public_id)
             if asset is not None:
                 return asset, FORMAT_ALIASES.get(extension.lower(), extension.lower())
-        return find_asset_to_deliver(session, env_id, resource_type, type_, source), ""
+        return find_asset_to_deliver(connection, env_id, resource_type, type_, source), ""
 
 
 def _target(request: Request) -> tuple[str, str, str]:
@@ -237,9 +237,9 @@ def _default_image(services, env_id: int, resource_type: str, transformation_tex
     name = next((c.default_image for c in components if c.default_image), None)
     if not name:
         return None
-    with services.db.read() as session:
+    with services.db.engine.connect() as connection:
         for public_id in (name.rsplit(".", 1)[0], name):
-            asset = find_asset_to_deliver(session, env_id, "image", "upload", public_id)
+            asset = find_asset_to_deliver(connection, env_id, "image", "upload", public_id)
             if asset is not None and not asset.placeholder and asset.blob_key:
                 return asset
     return None
