@@ -35,7 +35,14 @@ class CloudNameConvertor(Convertor):
         return value
 
 
+class NotApiConvertor(CloudNameConvertor):
+    """Any first segment but the API's (unknown API paths answer in the API's JSON shape)."""
+
+    regex = "(?!v1_1(?:/|$))[^/]+"
+
+
 register_url_convertor("cloud_name", CloudNameConvertor())
+register_url_convertor("not_api", NotApiConvertor())
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -64,7 +71,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # paths start with /v1_1/, which no cloud name can); anything else that is not an API
     # path still reaches it last, for a clear 404.
     app.router.routes.insert(0, Route("/{cloud:cloud_name}/{rest:path}", deliver, methods=["GET", "HEAD"]))
-    app.router.routes.append(Route("/{cloud}/{rest:path}", deliver, methods=["GET", "HEAD"]))
+    app.router.routes.append(Route("/{cloud:not_api}/{rest:path}", deliver, methods=["GET", "HEAD"]))
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> Response:
