@@ -73,13 +73,7 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")[-5000:]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
 
     def restart(self) -> None:
         self.stop()
@@ -87,6 +81,17 @@ class RunningServer:
                                    api_secret=self.api_secret, port=int(self.base_url.rsplit(":", 1)[1]),
                                    extra_env=self.extra_env)
         self.process = replacement.process
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Ask a server to stop, and make it stop if it takes longer than ten seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
 
 
 def start_server(data_dir: Path, *, cloud_name: str = "medialoom-test", api_key: str = "123456789012345",

@@ -100,6 +100,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -114,7 +115,7 @@ import cloudinary.utils  # noqa: E402
 import pyvips  # noqa: E402
 
 from medialoom.transform.render import AUTO_QUALITY  # noqa: E402
-from tests.server import free_port, start_server  # noqa: E402
+from tests.server import free_port, start_server, stop_process  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 THUMBOR_VERSION = "7.8.0"
@@ -421,26 +422,21 @@ def machine_state() -> str:
 
 # -- servers ------------------------------------------------------------------------------------
 
-class Server:
+class Server(ABC):
     name: str
     version: str
     process: subprocess.Popen
     base: str
 
+    @abstractmethod
     def url(self, transform: Transform, source: Source, copy: int, width: int, height: int | None) -> str:
-        raise NotImplementedError
+        """The URL that asks this server for ``transform`` of a source copy at this size."""
 
     def cpu_seconds(self) -> float:
         return process_tree_cpu(self.process.pid)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
 
 
 class Medialoom(Server):

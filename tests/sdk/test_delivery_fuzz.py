@@ -158,8 +158,7 @@ def test_no_delivery_url_answers_500(server, fuzz_asset, data, headers):  # noqa
 
 
 # -- regressions the fuzzing found ------------------------------------------------------------
-# Bugs outside the grammar and the geometry are left for their owners as strict xfails: once one
-# is fixed its test passes, strict turns that into a failure, and the marker is removed then.
+# Each input below once gave a 500 (or no answer); all are fixed and stay here as regressions.
 
 # Was a 500 on PostgreSQL (NUL is no valid text there); fixed in delivery/route.py.
 @pytest.mark.parametrize("path", ["image/upload/fuzz/bands.%00", "image/upload/w_10/v1/fuzz%00",

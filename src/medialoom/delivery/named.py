@@ -217,9 +217,7 @@ class NamedTransformations:
         name = name.strip()
         if not name:
             raise BadRequest("Missing required parameter - transformation")
-        if _NAME.fullmatch(name) and unnamed_key(name) is None:
-            return name
-        return unnamed_key(name) or name
+        return name if _is_name(name) else unnamed_key(name) or name
 
     @staticmethod
     def _definition(text: str) -> str:
@@ -238,8 +236,7 @@ class NamedTransformations:
 
     @staticmethod
     def _used(session: Any, env: EnvironmentInfo, names: list[str]) -> set[str]:
-        asked = {name: (f"t_{name}" if _NAME.fullmatch(name) and unnamed_key(name) is None
-                        else split_format(name)[0]) for name in names}
+        asked = {name: _listed_as(name) for name in names}
         if not asked:
             return set()
         found = set(session.scalars(select(DerivedFile.transformation).where(
@@ -249,7 +246,7 @@ class NamedTransformations:
     @staticmethod
     def _derived(session: Any, env: EnvironmentInfo, key: str, limit: int,
                  cursor: Any) -> list[tuple[DerivedFile, Asset]]:
-        text = f"t_{key}" if _NAME.fullmatch(key) and unnamed_key(key) is None else split_format(key)[0]
+        text = _listed_as(key)
         query = (select(DerivedFile, Asset).join(Asset, Asset.id == DerivedFile.asset_pk)
                  .where(DerivedFile.environment_id == env.id, DerivedFile.transformation == text,
                         DerivedFile.version_id == Asset.version_id))
@@ -258,6 +255,16 @@ class NamedTransformations:
                 raise BadRequest("Invalid next_cursor")
             query = query.where(DerivedFile.id > int(cursor))
         return [tuple(row) for row in session.execute(query.order_by(DerivedFile.id).limit(limit)).all()]
+
+
+def _is_name(text: str) -> bool:
+    """A name (``thumb_small``) rather than a transformation string (``w_100``)."""
+    return bool(_NAME.fullmatch(text)) and unnamed_key(text) is None
+
+
+def _listed_as(key: str) -> str:
+    """What derived files made with an entry are listed under (see DerivedFile.transformation)."""
+    return f"t_{key}" if _is_name(key) else split_format(key)[0]
 
 
 def _entry(row: NamedTransformation) -> Entry:
