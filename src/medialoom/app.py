@@ -18,15 +18,15 @@ from medialoom.api.admin import rate_limit_headers
 from medialoom.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from medialoom.api.responses import CloudinaryJSON, error_response
 from medialoom.config import Settings
-from medialoom.delivery.route import deliver
+from medialoom.delivery.route import DeliveryFirst, deliver
 from medialoom.errors import ApiError, BadRequest
 from medialoom.services import Services, build_services, on_start
 
 
-class CloudNameConvertor(Convertor):
-    """A path segment shaped like a cloud name (``docs`` stays FastAPI's)."""
+class NotApiConvertor(Convertor):
+    """Any first path segment but the API's (unknown API paths answer in the API's JSON shape)."""
 
-    regex = "(?!docs(?:/|$))[a-z0-9][a-z0-9-]{1,62}"
+    regex = "(?!v1_1(?:/|$))[^/]+"
 
     def convert(self, value: str) -> str:
         return value
@@ -35,13 +35,6 @@ class CloudNameConvertor(Convertor):
         return value
 
 
-class NotApiConvertor(CloudNameConvertor):
-    """Any first segment but the API's (unknown API paths answer in the API's JSON shape)."""
-
-    regex = "(?!v1_1(?:/|$))[^/]+"
-
-
-register_url_convertor("cloud_name", CloudNameConvertor())
 register_url_convertor("not_api", NotApiConvertor())
 
 
@@ -67,10 +60,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(metadata.router)
     app.include_router(transformations.router)
     app.include_router(upload.router)
-    # Delivery is most of the traffic: it is matched first, before the ~55 API routes (whose
-    # paths start with /v1_1/, which no cloud name can); anything else that is not an API
-    # path still reaches it last, for a clear 404.
-    app.router.routes.insert(0, Route("/{cloud:cloud_name}/{rest:path}", deliver, methods=["GET", "HEAD"]))
+    # Delivery is most of the traffic: DeliveryFirst (below) hands its GETs over before the
+    # API's middleware and routes; this last route catches the rest of its paths (other
+    # methods, paths under docs/), for a clear 405 or 404.
     app.router.routes.append(Route("/{cloud:not_api}/{rest:path}", deliver, methods=["GET", "HEAD"]))
 
     @app.exception_handler(ApiError)
@@ -95,6 +87,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     largest_upload = max(settings.max_image_bytes, settings.max_video_bytes, settings.max_raw_bytes)
     # Data URIs inflate by 4/3; the rest of a multipart body is small.
     app.add_middleware(BodyLimitMiddleware, max_bytes=largest_upload * 4 // 3 + 2 * 1024 * 1024)
+    app.add_middleware(DeliveryFirst)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import uuid
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from medialoom.db.models import Asset
+from medialoom.db.session import Database
 from medialoom.errors import NotFound
 from medialoom.storage import BlobStore
 
@@ -58,12 +60,33 @@ def _by_identity(*columns):  # noqa: ANN002, ANN202
 # Built once: constructing a statement on every call costs more than running it.
 _ASSET_BY_IDENTITY = _by_identity(Asset)
 _ASSET_PK_BY_IDENTITY = _by_identity(Asset.id)
-# Delivery reads an asset on every request, and only these columns: a plain row (attributes
-# named like the model's) costs a fraction of a full ORM object with its JSON documents.
-_DELIVERED_COLUMNS = (Asset.id, Asset.asset_id, Asset.public_id, Asset.resource_type, Asset.type, Asset.format,
-                      Asset.version, Asset.version_id, Asset.blob_key, Asset.bytes, Asset.etag, Asset.placeholder,
-                      Asset.moderation, Asset.access_mode, Asset.access_control)
-_ASSET_TO_DELIVER = _by_identity(*_DELIVERED_COLUMNS)
+# Delivery reads an asset on every request, and only these columns, through the driver
+# (``Database.first_row``): a full ORM object with its JSON documents, or even Core's result
+# machinery, cost more than the rest of a cached answer.
+_ASSET_TO_DELIVER = _by_identity(Asset.id, Asset.asset_id, Asset.public_id, Asset.resource_type, Asset.type,
+                                 Asset.format, Asset.version, Asset.version_id, Asset.blob_key, Asset.bytes,
+                                 Asset.etag, Asset.placeholder, Asset.moderation_status, Asset.access_mode,
+                                 Asset.access_control)
+
+
+class DeliveredAsset(NamedTuple):
+    """What delivery knows of an asset."""
+
+    id: int
+    asset_id: str
+    public_id: str
+    resource_type: str
+    type: str
+    format: str
+    version: int
+    version_id: str
+    blob_key: str | None
+    bytes: int
+    etag: str
+    placeholder: bool
+    moderation_status: str | None  # the latest moderation's
+    access_mode: str
+    access_control: list | None
 
 
 def _identity(environment_id: int, resource_type: str, type_: str, public_id: str) -> dict[str, object]:
@@ -74,11 +97,15 @@ def find_asset(session: Session, environment_id: int, resource_type: str, type_:
     return session.scalar(_ASSET_BY_IDENTITY, _identity(environment_id, resource_type, type_, public_id))
 
 
-def find_asset_to_deliver(connection: Connection, environment_id: int, resource_type: str, type_: str,
-                          public_id: str) -> Asset | None:
-    """What delivery needs of an asset, as a row with the model's attribute names (typed as
-    Asset for its readers; it has no tags, context, metadata, media facts or eager list)."""
-    return connection.execute(_ASSET_TO_DELIVER, _identity(environment_id, resource_type, type_, public_id)).first()
+def find_asset_to_deliver(db: Database, environment_id: int, resource_type: str, type_: str,
+                          public_id: str) -> DeliveredAsset | None:
+    row = db.first_row(_ASSET_TO_DELIVER, _identity(environment_id, resource_type, type_, public_id))
+    if row is None:
+        return None
+    asset = DeliveredAsset(*row)
+    if isinstance(asset.access_control, str):  # SQLite hands JSON over as text
+        asset = asset._replace(access_control=json.loads(asset.access_control))
+    return asset._replace(placeholder=bool(asset.placeholder))
 
 
 def find_asset_pk(session: Session, environment_id: int, resource_type: str, type_: str, public_id: str) -> int | None:

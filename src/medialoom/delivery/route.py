@@ -22,31 +22,32 @@ from urllib.parse import unquote
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from medialoom.assets.store import find_asset_to_deliver
+from medialoom.assets.store import DeliveredAsset, find_asset_to_deliver
 from medialoom.auth.access import TOKEN_NAME, check_token, open_to_anyone
 from medialoom.auth.environments import CLOUD_NAME_RE
 from medialoom.auth.signing import url_signature_matches
-from medialoom.db.models import Asset
 from medialoom.delivery.formats import FORMAT_ALIASES, choose_format
 from medialoom.delivery.respond import blob_response, cache_control, delivery_error, stored_response
 from medialoom.delivery.urls import DeliveryPath, parse_delivery_path
 from medialoom.media.formats import mime_type_for
+from medialoom.storage.local import LocalBlobStore
 from medialoom.media.video_frames import InvalidOffset, VideoFrameError, VideoFramesUnavailable
 from medialoom.transform.grammar import Transformation, TransformationError, parse
 from medialoom.transform.render import OUTPUT_FORMATS, RenderError
 
-def _lookup(services, env_id: int, resource_type: str, type_: str, source: str) -> tuple[Asset | None, str]:  # noqa: ANN001
+def _lookup(services, env_id: int, resource_type: str, type_: str, source: str) -> tuple[DeliveredAsset | None, str]:  # noqa: ANN001
     """Find the asset a URL names; returns it and the extension that was asked for."""
-    with services.db.engine.connect() as connection:
-        if resource_type == "raw":
-            return find_asset_to_deliver(connection, env_id, "raw", type_, source), ""
-        if "." in source.rsplit("/", 1)[-1]:
-            public_id, extension = source.rsplit(".", 1)
-            asset = find_asset_to_deliver(connection, env_id, resource_type, type_, public_id)
-            if asset is not None:
-                return asset, FORMAT_ALIASES.get(extension.lower(), extension.lower())
-        return find_asset_to_deliver(connection, env_id, resource_type, type_, source), ""
+    db = services.db
+    if resource_type == "raw":
+        return find_asset_to_deliver(db, env_id, "raw", type_, source), ""
+    if "." in source.rsplit("/", 1)[-1]:
+        public_id, extension = source.rsplit(".", 1)
+        asset = find_asset_to_deliver(db, env_id, resource_type, type_, public_id)
+        if asset is not None:
+            return asset, FORMAT_ALIASES.get(extension.lower(), extension.lower())
+    return find_asset_to_deliver(db, env_id, resource_type, type_, source), ""
 
 
 def _target(request: Request) -> tuple[str, str, str]:
@@ -67,13 +68,47 @@ def _target(request: Request) -> tuple[str, str, str]:
     return "image", "upload", remainder
 
 
+class DeliveryFirst:
+    """ASGI middleware that hands ``GET``/``HEAD`` requests for delivery paths (any first
+    segment but the API's ``v1_1`` and FastAPI's ``docs``) straight to ``deliver``.
+
+    Delivery is most of the traffic and answers every refusal itself; CORS and body limits,
+    FastAPI's exception and exit-stack layers, and matching ~55 API routes took more than the
+    delivery handler's own work for an answer already stored. Sits inside the request-id
+    middleware, so answers still carry ``X-Request-Id`` and unexpected errors are logged. Other
+    methods fall through to the application, whose last route is ``deliver`` too (405s, paths
+    under ``docs``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            cloud, slash, rest = scope["path"][1:].partition("/")
+            if slash and cloud not in ("v1_1", "docs", ""):
+                scope = {**scope, "path_params": {"cloud": cloud, "rest": rest}}
+                response = await deliver(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 async def deliver(request: Request) -> Response:
+    services = request.app.state.services
+    if services.db.is_sqlite and isinstance(services.blobs, LocalBlobStore):
+        # Everything a stored answer needs is on this machine and takes microseconds: answer
+        # it here, as a file server would; the hop to a thread and back cost more (~0.3 ms)
+        # than the answer itself. Rendering still goes to a thread.
+        response = _deliver(request, may_render=False)
+        if response is not None:
+            return response
     # One hop to a worker thread for the whole answer: lookups, rendering and file checks all
     # block, and every extra hop costs more than a cached answer's own work.
     return await run_in_threadpool(_deliver, request)
 
 
-def _deliver(request: Request) -> Response:
+def _deliver(request: Request, *, may_render: bool = True) -> Response | None:
+    """The answer; None when it needs a rendering that ``may_render`` forbids."""
     services = request.app.state.services
     cloud = request.path_params["cloud"]
     resource_type, type_, raw_rest = _target(request)
@@ -98,7 +133,7 @@ def _deliver(request: Request) -> Response:
         asset = _default_image(services, env.id, resource_type, transformation_text)
         if asset is None:
             return delivery_error(404, "Resource not found")
-    if asset.moderation and asset.moderation[-1].get("status") == "rejected":
+    if asset.moderation_status == "rejected":
         return delivery_error(404, "Resource was rejected by moderation")
     refusal = _refusal(request, env, asset, type_, signed)
     if refusal is not None:
@@ -106,12 +141,14 @@ def _deliver(request: Request) -> Response:
     private = type_ != "upload" or asset.access_mode == "authenticated" or bool(asset.access_control)
     if not path.transformations and (not extension or extension == asset.format or resource_type == "raw"):
         return blob_response(request, services.blobs, asset, private=private)
-    return _derived(request, services, env, asset, path, extension, resource_type, signed=signed, private=private)
+    return _derived(request, services, env, asset, path, extension, resource_type, signed=signed, private=private,
+                    may_render=may_render)
 
 
-def _derived(request: Request, services, env, asset: Asset, path: DeliveryPath, extension: str,  # noqa: ANN001
-             resource_type: str, *, signed: bool, private: bool) -> Response:
-    """A transformation (or another format) of an asset the request may see."""
+def _derived(request: Request, services, env, asset: DeliveredAsset, path: DeliveryPath, extension: str,  # noqa: ANN001
+             resource_type: str, *, signed: bool, private: bool, may_render: bool) -> Response | None:
+    """A transformation (or another format) of an asset the request may see; None when it is
+    not stored yet and ``may_render`` is false."""
     transformation_text = "/".join(path.transformations)
     frame = None
     if resource_type == "video":
@@ -136,7 +173,12 @@ def _derived(request: Request, services, env, asset: Asset, path: DeliveryPath, 
             return delivery_error(401, f"Transformation {transformation_text} is not allowed "
                                        "(strict transformations are on: sign the URL or name it)")
     try:
-        key = producer.produce(env, asset, prepared, choice.format, save_data=save_data)
+        if may_render:
+            key = producer.produce(env, asset, prepared, choice.format, save_data=save_data)
+        else:
+            key = producer.key(env, asset, prepared, choice.format, save_data=save_data)
+            if not producer.exists(key):
+                return None
     except TransformationError as error:
         return delivery_error(400, str(error))
     except RenderError as error:
@@ -176,7 +218,7 @@ def _start_offset(text: str) -> tuple[str, str]:
     return "/".join(components), offset
 
 
-def _refusal(request: Request, env, asset: Asset, type_: str, signed: bool) -> str | None:  # noqa: ANN001
+def _refusal(request: Request, env, asset: DeliveredAsset, type_: str, signed: bool) -> str | None:  # noqa: ANN001
     """Why this request may not see ``asset``, or None. ``private`` needs a signed URL;
     ``authenticated`` (type or access mode) and closed access-control windows take a signed
     URL or a ``__cld_token__``."""
@@ -226,7 +268,7 @@ def _client_dpr(request: Request) -> float | None:
     return None
 
 
-def _default_image(services, env_id: int, resource_type: str, transformation_text: str) -> Asset | None:  # noqa: ANN001
+def _default_image(services, env_id: int, resource_type: str, transformation_text: str) -> DeliveredAsset | None:  # noqa: ANN001
     """``d_<public id>.<ext>``: what to show when the asked image does not exist."""
     if resource_type != "image" or "d_" not in transformation_text:
         return None
@@ -237,11 +279,10 @@ def _default_image(services, env_id: int, resource_type: str, transformation_tex
     name = next((c.default_image for c in components if c.default_image), None)
     if not name:
         return None
-    with services.db.engine.connect() as connection:
-        for public_id in (name.rsplit(".", 1)[0], name):
-            asset = find_asset_to_deliver(connection, env_id, "image", "upload", public_id)
-            if asset is not None and not asset.placeholder and asset.blob_key:
-                return asset
+    for public_id in (name.rsplit(".", 1)[0], name):
+        asset = find_asset_to_deliver(services.db, env_id, "image", "upload", public_id)
+        if asset is not None and not asset.placeholder and asset.blob_key:
+            return asset
     return None
 
 

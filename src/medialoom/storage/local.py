@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,27 +18,45 @@ class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root.resolve()
+        self._root = str(self.root)
         # Directories already checked to lie inside the root: resolving every path on every
         # call costs a system call per path component.
-        self._checked_dirs: set[Path] = set()
+        self._checked_dirs: set[str] = set()
 
-    def _path(self, key: str, *, create_parent: bool = False) -> Path:
-        path = self.root / check_key(key)
-        directory = path.parent
+    def _location(self, key: str, *, create_parent: bool = False) -> str:
+        """The key's file path, as a string: delivery asks for several per request, and
+        pathlib's objects cost more than the checks."""
+        location = os.path.join(self._root, check_key(key))
+        directory = os.path.dirname(location)
         if directory not in self._checked_dirs:
             if create_parent:
-                directory.mkdir(parents=True, exist_ok=True)
+                os.makedirs(directory, exist_ok=True)
             # Keys cannot contain "..", but a symlink planted inside the root could lead out.
             # (A directory swapped for a symlink after this check is not noticed: that takes
             # shell access to the data directory, which is beyond what a request can do.)
-            resolved = directory.resolve()
+            resolved = Path(directory).resolve()
             if resolved != self.root and self.root not in resolved.parents:
                 raise InvalidBlobKey(f"blob key {key!r} resolves outside the store")
-            if directory.is_dir():
+            if os.path.isdir(directory):
                 self._checked_dirs.add(directory)
-        if path.is_symlink():
+        return location
+
+    def _path(self, key: str, *, create_parent: bool = False) -> Path:
+        location = self._location(key, create_parent=create_parent)
+        if os.path.islink(location):
             raise InvalidBlobKey(f"blob key {key!r} is a symbolic link")
-        return path
+        return Path(location)
+
+    def _regular_file(self, key: str) -> str | None:
+        """The key's path when it is a stored file (one system call)."""
+        location = self._location(key)
+        try:
+            mode = os.lstat(location).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if stat.S_ISLNK(mode):
+            raise InvalidBlobKey(f"blob key {key!r} is a symbolic link")
+        return location if stat.S_ISREG(mode) else None
 
     def put(self, key: str, data: bytes | BinaryIO) -> int:
         path = self._path(key, create_parent=True)
@@ -89,7 +108,7 @@ class LocalBlobStore:
             return None
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        return self._regular_file(key) is not None
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -114,5 +133,5 @@ class LocalBlobStore:
         return iter(sorted(keys))
 
     def local_path(self, key: str) -> Path | None:
-        path = self._path(key)
-        return path if path.is_file() else None
+        location = self._regular_file(key)
+        return None if location is None else Path(location)
