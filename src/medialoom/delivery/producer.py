@@ -156,12 +156,10 @@ class Producer:
     def _record(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str, key: str,
                 rendered: Rendered) -> None:
         try:
-            with self.db.write() as session:
-                if session.scalar(select(DerivedFile.id).where(DerivedFile.key == key)) is None:
-                    session.add(DerivedFile(
-                        environment_id=env.id, asset_pk=asset.id, version_id=asset.version_id,
-                        transformation=prepared.listed_as, format=format_, key=key,
-                        bytes=len(rendered.data), width=rendered.width, height=rendered.height,
-                        created_at=utcnow()))
+            self.db.insert_unless_present(DerivedFile.__table__, dict(
+                environment_id=env.id, asset_pk=asset.id, version_id=asset.version_id,
+                transformation=prepared.listed_as, format=format_, key=key,
+                bytes=len(rendered.data), width=rendered.width, height=rendered.height,
+                created_at=utcnow()))
         except IntegrityError:
-            pass  # recorded by another process meanwhile, or the asset was deleted meanwhile
+            pass  # the asset was deleted meanwhile

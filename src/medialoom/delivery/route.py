@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import unquote
@@ -98,17 +99,25 @@ async def deliver(request: Request) -> Response:
     if services.db.is_sqlite and isinstance(services.blobs, LocalBlobStore):
         # Everything a stored answer needs is on this machine and takes microseconds: answer
         # it here, as a file server would; the hop to a thread and back cost more (~0.3 ms)
-        # than the answer itself. Rendering still goes to a thread.
-        response = _deliver(request, may_render=False)
-        if response is not None:
-            return response
-    # One hop to a worker thread for the whole answer: lookups, rendering and file checks all
-    # block, and every extra hop costs more than a cached answer's own work.
-    return await run_in_threadpool(_deliver, request)
+        # than the answer itself. Only a rendering goes to a thread.
+        answer = _answer(request)
+        return answer if isinstance(answer, Response) else await run_in_threadpool(answer)
+    # The lookups and file checks block on the network here: one hop to a worker thread for
+    # the whole answer (every extra hop costs more than a stored answer's own work).
+    return await run_in_threadpool(_answer_in_full, request)
 
 
-def _deliver(request: Request, *, may_render: bool = True) -> Response | None:
-    """The answer; None when it needs a rendering that ``may_render`` forbids."""
+# The rest of an answer that needs a rendering (blocking, for a worker thread).
+Rendering = Callable[[], Response]
+
+
+def _answer_in_full(request: Request) -> Response:
+    answer = _answer(request)
+    return answer if isinstance(answer, Response) else answer()
+
+
+def _answer(request: Request) -> Response | Rendering:
+    """The answer, or when the derived file is not stored yet, what renders and answers it."""
     services = request.app.state.services
     cloud = request.path_params["cloud"]
     resource_type, type_, raw_rest = _target(request)
@@ -141,14 +150,12 @@ def _deliver(request: Request, *, may_render: bool = True) -> Response | None:
     private = type_ != "upload" or asset.access_mode == "authenticated" or bool(asset.access_control)
     if not path.transformations and (not extension or extension == asset.format or resource_type == "raw"):
         return blob_response(request, services.blobs, asset, private=private)
-    return _derived(request, services, env, asset, path, extension, resource_type, signed=signed, private=private,
-                    may_render=may_render)
+    return _derived(request, services, env, asset, path, extension, resource_type, signed=signed, private=private)
 
 
 def _derived(request: Request, services, env, asset: DeliveredAsset, path: DeliveryPath, extension: str,  # noqa: ANN001
-             resource_type: str, *, signed: bool, private: bool, may_render: bool) -> Response | None:
-    """A transformation (or another format) of an asset the request may see; None when it is
-    not stored yet and ``may_render`` is false."""
+             resource_type: str, *, signed: bool, private: bool) -> Response | Rendering:
+    """A transformation (or another format) of an asset the request may see."""
     transformation_text = "/".join(path.transformations)
     frame = None
     if resource_type == "video":
@@ -166,39 +173,43 @@ def _derived(request: Request, services, env, asset: DeliveredAsset, path: Deliv
     except TransformationError as error:
         return delivery_error(400, str(error))
     save_data = request.headers.get("save-data", "").lower() == "on" and _uses_auto_quality(prepared.effective)
-    if env.strict_transformations and not signed:
-        key = producer.key(env, asset, prepared, choice.format, save_data=save_data)
-        allowed = _allowed_in_strict(services, env, prepared, choice.format, key)
-        if not allowed:
-            return delivery_error(401, f"Transformation {transformation_text} is not allowed "
-                                       "(strict transformations are on: sign the URL or name it)")
-    try:
-        if may_render:
-            key = producer.produce(env, asset, prepared, choice.format, save_data=save_data)
-        else:
-            key = producer.key(env, asset, prepared, choice.format, save_data=save_data)
-            if not producer.exists(key):
-                return None
-    except TransformationError as error:
-        return delivery_error(400, str(error))
-    except RenderError as error:
-        return delivery_error(400, f"Cannot transform this image: {error}")
-    except InvalidOffset as error:
-        return delivery_error(400, f"{error} (so_)")
-    except VideoFramesUnavailable:
-        return delivery_error(400, "Video thumbnails need the optional PyAV package (pip install av)")
-    except VideoFrameError as error:
-        return delivery_error(400, f"Cannot take a frame from this video: {error}")
+    key = producer.key(env, asset, prepared, choice.format, save_data=save_data)
+    if env.strict_transformations and not signed and not _allowed_in_strict(services, env, prepared,
+                                                                             choice.format, key):
+        return delivery_error(401, f"Transformation {transformation_text} is not allowed "
+                                   "(strict transformations are on: sign the URL or name it)")
     attachment = next((c for c in prepared.effective.components if "attachment" in c.flags), None)
     name = None
     if attachment is not None:
         base = attachment.attachment_name or asset.public_id.rsplit("/", 1)[-1]
         name = f"{base}.{choice.format}".replace('"', "")
     vary = [*(["Accept"] if choice.negotiated else []), *(_DPR_HINTS if prepared.client_dpr else [])]
-    return stored_response(request, services.blobs, key, size=None, content_type=mime_type_for(choice.format),
-                           etag=key.rsplit("/", 1)[-1].split(".")[0][:32],
-                           cache=cache_control(private=private, immutable=path.version is not None),
-                           attachment_name=name, vary=", ".join(vary) or None)
+
+    def respond() -> Response:
+        return stored_response(request, services.blobs, key, size=None, content_type=mime_type_for(choice.format),
+                               etag=key.rsplit("/", 1)[-1].split(".")[0][:32],
+                               cache=cache_control(private=private, immutable=path.version is not None),
+                               attachment_name=name, vary=", ".join(vary) or None)
+
+    if producer.exists(key):
+        return respond()
+
+    def render_and_respond() -> Response:
+        try:
+            producer.produce(env, asset, prepared, choice.format, save_data=save_data)
+        except TransformationError as error:
+            return delivery_error(400, str(error))
+        except RenderError as error:
+            return delivery_error(400, f"Cannot transform this image: {error}")
+        except InvalidOffset as error:
+            return delivery_error(400, f"{error} (so_)")
+        except VideoFramesUnavailable:
+            return delivery_error(400, "Video thumbnails need the optional PyAV package (pip install av)")
+        except VideoFrameError as error:
+            return delivery_error(400, f"Cannot take a frame from this video: {error}")
+        return respond()
+
+    return render_and_respond
 
 
 def _start_offset(text: str) -> tuple[str, str]:
