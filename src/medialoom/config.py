@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     # images where one request's latency matters most.
     render_threads: int = 1
 
+    # Outbound notifications (webhooks). This process delivers the outbox when true (every
+    # serve/worker process may: they share the work through leases on the deliveries).
+    notifications: bool = True
+    # Delays before each retry, comma-separated with s/m/h/d units (see events.retry); when
+    # they are spent the delivery has failed for good. Empty: the documented default.
+    notification_retry_schedule: str = ""
+    # One attempt's time limit (connect, send and the answer's first bytes).
+    notification_timeout_seconds: float = 10.0
+    # Deliveries sent at the same time by one process.
+    notification_senders: int = 16
+
     @property
     def outbound_allow_list(self) -> list[str]:
         return [item.strip() for item in self.outbound_allow.split(",") if item.strip()]

@@ -27,6 +27,10 @@ from medialoom.delivery.eager import Eager
 from medialoom.delivery.named import NamedTransformations
 from medialoom.delivery.producer import Producer
 from medialoom.errors import NotFound
+from medialoom.events.dispatcher import Dispatcher
+from medialoom.events.endpoints import Endpoints
+from medialoom.events.retry import DEFAULT_SCHEDULE, RetrySchedule
+from medialoom.events.sender import Sender
 from medialoom.metadata.service import Metadata
 from medialoom.net.addresses import AllowList
 from medialoom.search.service import Search
@@ -56,6 +60,8 @@ class Services:
     named: NamedTransformations
     producer: Producer
     eager: Eager
+    dispatcher: Dispatcher
+    endpoints: Endpoints
 
     @property
     def base_url(self) -> str:
@@ -68,7 +74,9 @@ class Services:
         return env
 
     def close(self) -> None:
+        self.dispatcher.stop()
         self.eager.close()
+        self.dispatcher.sender.close()
         self.db.dispose()
 
 
@@ -88,6 +96,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
     derivations = Derivations(blobs, renderer, settings.max_concurrent_derivations or 2 * (os.cpu_count() or 1))
     named = NamedTransformations(db)
     producer = Producer(db, blobs, derivations, named)
+    allow = AllowList.parse(settings.outbound_allow_list)
     return Services(
         settings=settings,
         db=db,
@@ -104,11 +113,16 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         folders=Folders(db),
         metadata=Metadata(db),
         rate_limits=AdminRateLimits(db, settings.admin_rate_limit),
-        outbound_allow=AllowList.parse(settings.outbound_allow_list),
+        outbound_allow=allow,
         derivations=derivations,
         named=named,
         producer=producer,
         eager=Eager(db, producer, settings.effective_public_url),
+        dispatcher=Dispatcher(
+            db, Sender(allow, timeout=settings.notification_timeout_seconds, max_connections=settings.notification_senders),
+            RetrySchedule.parse(settings.notification_retry_schedule or DEFAULT_SCHEDULE),
+            lease_seconds=max(60.0, 3 * settings.notification_timeout_seconds), senders=settings.notification_senders),
+        endpoints=Endpoints(db, allow),
     )
 
 

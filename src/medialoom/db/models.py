@@ -164,6 +164,73 @@ class OutboxEvent(Base):
     dispatched_at: Mapped[datetime | None]
 
 
+class NotificationEndpoint(Base):
+    """A global notification URL (a Cloudinary "trigger"): events of one type, or ``all``, of an
+    environment go there unless the call that caused them named its own ``notification_url``.
+    ``secret`` signs the Standard Webhooks headers; a 410 answer disables the endpoint."""
+
+    __tablename__ = "notification_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"), index=True)
+    trigger_id: Mapped[str] = mapped_column(String(64), unique=True)
+    uri: Mapped[str] = mapped_column(Text)
+    uri_type: Mapped[str] = mapped_column(String(16), default="webhook")
+    event_type: Mapped[str] = mapped_column(String(64))
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class NotificationDelivery(Base):
+    """One event on its way to one URL, attempted until it lands, fails for good, or its
+    endpoint goes away. Deliveries of the same ``order_key`` (the asset) to the same URL are
+    sent one at a time in event order. ``lease_until`` is a dispatcher's claim while it sends:
+    a dispatcher that dies leaves the lease to expire, and the delivery is sent again."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_order", "url", "order_key", "status", "id"),
+        Index("ix_deliveries_env", "environment_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[str] = mapped_column(String(32))  # the same on every attempt: receivers drop repeats
+    endpoint_id: Mapped[int | None] = mapped_column(ForeignKey("notification_endpoints.id", ondelete="SET NULL"),
+                                                    index=True)
+    url: Mapped[str] = mapped_column(Text)
+    order_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed, cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_duration_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class NotificationAttempt(Base):
+    """One try of a delivery: what the receiver answered, or why nothing was answered."""
+
+    __tablename__ = "notification_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("notification_deliveries.id", ondelete="CASCADE"),
+                                             index=True)
+    attempted_at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    response_snippet: Mapped[str | None] = mapped_column(Text)
+
+
 class UploadSession(Base):
     """A chunked upload in progress (X-Unique-Upload-Id), kept in the database so that it
     survives a restart and chunks may reach different server processes."""

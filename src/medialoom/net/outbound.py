@@ -77,7 +77,8 @@ class GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def _parse(url: str) -> httpx.URL:
+def parse_outbound_url(url: str) -> httpx.URL:
+    """The URL when its shape may be fetched (http/https, a host, no credentials)."""
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError, TypeError) as error:
@@ -92,13 +93,21 @@ def _parse(url: str) -> httpx.URL:
     return parsed
 
 
+def check_outbound_url(url: str, allow: AllowList) -> None:
+    """Refuse a URL the server must never call (registering a notification URL, say): its
+    shape, and every address its host resolves to now. Sends re-check at connect time, since
+    DNS answers change. Raises OutboundRefused, or FetchFailed when the host does not resolve."""
+    target = parse_outbound_url(url)
+    GuardedBackend(allow).pin(target.host, target.port or (443 if target.scheme == "https" else 80))
+
+
 def _filename(url: httpx.URL) -> str:
     return unquote(url.path.rsplit("/", 1)[-1])
 
 
 def fetch(url: str, *, allow: AllowList, max_bytes: int, timeout: float, max_redirects: int = 5) -> Fetched:
     deadline = time.monotonic() + timeout
-    current = _parse(url)
+    current = parse_outbound_url(url)
     timeouts = {"connect": min(timeout, 10.0), "read": timeout, "write": timeout, "pool": timeout}
     with httpcore.ConnectionPool(network_backend=GuardedBackend(allow), retries=0, max_connections=4) as pool:
         for _hop in range(max_redirects + 1):
@@ -112,7 +121,7 @@ def fetch(url: str, *, allow: AllowList, max_bytes: int, timeout: float, max_red
                         location = dict((k.lower(), v) for k, v in response.headers).get(b"location")
                         if not location:
                             raise FetchFailed(f"HTTP {response.status} without a Location header")
-                        current = _parse(str(current.join(location.decode("latin-1"))))
+                        current = parse_outbound_url(str(current.join(location.decode("latin-1"))))
                         continue
                     if not 200 <= response.status < 300:
                         raise FetchFailed(f"HTTP {response.status}")
