@@ -45,9 +45,11 @@ def apply_labels(session: Session, asset: Asset, values: dict[str, Any], emit: E
         before, after = list(asset.tags), parse_tags(values["tags"])
         if before != after:
             asset.tags = after
+        added, removed = [t for t in after if t not in before], [t for t in before if t not in after]
+        # Tags are a set to receivers: the same tags in another order are no change to tell.
+        if added or removed:
             emit("resource_tags_changed", {"resources": [{**base, "public_id": asset.public_id,
-                 "added": [t for t in after if t not in before],
-                 "removed": [t for t in before if t not in after], "updated": []}]})
+                 "added": added, "removed": removed, "updated": []}]})
     if "context" in values:
         before_ctx, after_ctx = dict(asset.context), parse_key_values(values["context"])
         if before_ctx != after_ctx:

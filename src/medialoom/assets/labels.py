@@ -72,7 +72,7 @@ class Labels:
                     changes.append(change)
             if changes:
                 outbox.record(session, environment_id=env.id, notification_type="resource_tags_changed",
-                              payload={"source": "api", "resources": changes}, api_key=env.api_key,
+                              payload={"resources": changes}, api_key=env.api_key,
                               asset_id=changes[0]["asset_id"] if len(changes) == 1 else None,
                               notification_url=notification_url)
             return {"public_ids": [asset.public_id for asset in assets]}
@@ -114,7 +114,7 @@ class Labels:
                                                 "type": asset.type, **change}
             if changes:
                 outbox.record(session, environment_id=env.id, notification_type="resource_context_changed",
-                              payload={"source": "api", "resources": changes}, api_key=env.api_key,
+                              payload={"resources": changes}, api_key=env.api_key,
                               notification_url=notification_url)
             return {"public_ids": [asset.public_id for asset in assets]}
 
@@ -137,7 +137,7 @@ class Labels:
                                                 "type": asset.type, "previous_metadata": before, "new_metadata": after}
             if changes:
                 outbox.record(session, environment_id=env.id, notification_type="resource_metadata_changed",
-                              payload={"source": "api", "resources": changes}, api_key=env.api_key,
+                              payload={"resources": changes}, api_key=env.api_key,
                               notification_url=notification_url)
             return {"public_ids": [asset.public_id for asset in assets]}
 

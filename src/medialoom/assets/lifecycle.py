@@ -105,7 +105,7 @@ class Lifecycle:
                 if not target.placeholder:
                     outbox.record(session, environment_id=env.id, notification_type="delete",
                                   payload={"resources": [event_resource(target)]}, api_key=env.api_key,
-                                  asset_id=target.asset_id)
+                                  asset_id=target.asset_id, notification_url=notification_url)
                 discard = self._remove_for_rename(session, target)
                 session.flush()
             asset.public_id = to_public_id

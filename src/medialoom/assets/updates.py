@@ -10,7 +10,7 @@ from typing import Any
 
 from medialoom.assets.changes import apply_labels, emitter
 from medialoom.assets.naming import normalize_folder
-from medialoom.assets.serialize import delivery_url, iso, resource_json
+from medialoom.assets.serialize import delivery_url, iso, resource_json, secure_variant
 from medialoom.assets.store import get_asset
 from medialoom.auth.access import AccessControlError, parse_access_control
 from medialoom.auth.environments import EnvironmentInfo
@@ -63,17 +63,21 @@ def update(db: Database, env: EnvironmentInfo, resource_type: str, type_: str, p
                     "new_access_control": rules or []}]})
         if decision is not None:
             if not asset.moderation:
-                asset.moderation = [{"kind": "manual", "status": decision}]
+                asset.moderation = [{"kind": "manual", "status": decision, "updated_at": iso(now)}]
             else:
                 entries = [dict(entry) for entry in asset.moderation]
                 entries[-1].update(status=decision, updated_at=iso(now))
                 asset.moderation = entries
-            emit("moderation", {
+            url = delivery_url(base_url, env, asset)
+            # A decision without a URL of its own goes to the one named by the upload (or
+            # explicit) that queued the asset: that caller asked to hear how moderation ends.
+            emitter(session, env, asset, notification_url or asset.notification_url)("moderation", {
                 "public_id": asset.public_id, "asset_id": asset.asset_id, "version": asset.version,
                 "moderation_status": decision, "moderation_kind": asset.moderation[-1]["kind"],
-                "moderation_updated_at": iso(now), "uploaded_at": iso(asset.uploaded_at), "etag": asset.etag,
+                "moderation_updated_at": iso(now), "moderation_response": None,
+                "moderation": list(asset.moderation), "uploaded_at": iso(asset.uploaded_at), "etag": asset.etag,
                 "resource_type": asset.resource_type, "type": asset.type,
-                "url": delivery_url(base_url, env, asset), "secure_url": delivery_url(base_url, env, asset),
+                "url": url, "secure_url": secure_variant(url),
             })
         if notification_url:
             asset.notification_url = notification_url

@@ -191,7 +191,9 @@ class Uploader:
                 session.add(DeleteToken(token=token, environment_id=env.id, asset_pk=asset.id,
                                         expires_at=now + timedelta(seconds=self.settings.delete_token_ttl_seconds)))
                 body["delete_token"] = token
-            event_payload = {k: v for k, v in body.items() if k not in ("delete_token", "api_key")}
+            # The event is the response as Cloudinary's receivers know it (api_key included),
+            # less the delete token: whoever holds that may delete the asset.
+            event_payload = {k: v for k, v in body.items() if k != "delete_token"}
             outbox.record(session, environment_id=env.id, notification_type="upload", payload=event_payload,
                           api_key=env.api_key, asset_id=asset.asset_id, notification_url=options.notification_url)
         if discard_key:

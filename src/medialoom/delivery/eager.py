@@ -10,6 +10,7 @@ first view instead, and no ``eager`` event is written. (Durable jobs come with t
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -53,7 +54,9 @@ class Eager:
             return body
         if run_async:
             batch_id = uuid.uuid4().hex
-            self._pool.submit(self._derive_later, env, asset, items, batch_id, notification_url)
+            # In the request's context, so that the eager event carries the request id of the call.
+            self._pool.submit(contextvars.copy_context().run, self._derive_later, env, asset, items, batch_id,
+                              notification_url)
             body["eager"] = [{**self._entry(env, asset, item), "status": "processing", "batch_id": batch_id}
                              for item in items]
             return body

@@ -42,6 +42,7 @@ from medialoom.db.models import (
     OutboxEvent,
 )
 from medialoom.db.session import Database
+from medialoom.events import outbox
 from medialoom.events.retry import RetrySchedule, parse_retry_after
 from medialoom.events.sender import Outcome, Sender
 from medialoom.events.signing import cloudinary_headers, standard_headers
@@ -80,7 +81,7 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.jitter = jitter
-        self.wake = threading.Event()  # set when this process commits new events
+        self.wake = outbox.committed
         self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="notify")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
