@@ -188,6 +188,13 @@ def test_regression_dpr_hint_nan_is_not_a_500(server, fuzz_asset, header):  # no
         assert response.getheader("content-type") == "image/png"
 
 
+def test_regression_opacity_on_a_grey_image_renders(server, fuzz_asset):  # noqa: ARG001
+    # e_blackwhite leaves one grey band (two with alpha): o_ took "band 3" as the alpha.
+    response = get_raw(server, f"/{server.cloud_name}/image/upload/e_blackwhite,o_0/v1/{PUBLIC_ID}.png")
+    assert response.status == 200
+    assert response.getheader("content-type") == "image/png"
+
+
 def test_wrong_cloud_and_resource_kinds_are_404_not_500(server, fuzz_asset):  # noqa: ARG001
     for path in ("/no-such-cloud/image/upload/w_10/v1/fuzz/bands.png", f"/{server.cloud_name}/images/upload/x",
                  f"/{server.cloud_name}/image/upload/", f"/{server.cloud_name}/image/upload/%2e%2e"):

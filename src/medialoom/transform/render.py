@@ -228,7 +228,9 @@ class Renderer:
             image = _border(image, component.border.width, component.border.color)
         if component.opacity is not None:
             image = _with_alpha(image)
-            image = image[:3].bandjoin((image[3] * (component.opacity / 100)).cast("uchar"))
+            # The last band is alpha: grey images (e_blackwhite) have two bands, not four.
+            *colour, alpha = image.bandsplit()
+            image = colour[0].bandjoin([*colour[1:], (alpha * (component.opacity / 100)).cast("uchar")])
         if component.background is not None and component.background.color and component.crop not in geometry.PADS:
             image = _flatten(image, component.background.color)
         return image
