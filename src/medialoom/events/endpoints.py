@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from medialoom.assets.serialize import iso
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.db.models import NotificationAttempt, NotificationDelivery, NotificationEndpoint, OutboxEvent
 from medialoom.db.session import Database, utcnow
@@ -31,7 +32,7 @@ MAX_ENDPOINTS = 30 * len(EVENT_TYPES)  # Cloudinary: 30 URLs per event type
 
 
 def _stamp(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+    return iso(value) if value else None
 
 
 def _trigger(row: NotificationEndpoint) -> dict[str, Any]:

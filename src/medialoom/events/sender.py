@@ -69,9 +69,7 @@ class Sender:
                 error = None if 200 <= response.status < 300 else f"HTTP {response.status}"
                 return outcome(response.status, error, snippet,
                                retry_after.decode("latin-1") if retry_after else None)
-        except OutboundRefused as error:
-            return outcome(None, str(error))
-        except FetchFailed as error:
+        except (OutboundRefused, FetchFailed) as error:
             return outcome(None, str(error))
         except httpcore.TimeoutException:
             return outcome(None, "timed out")
