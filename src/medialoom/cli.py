@@ -1,4 +1,4 @@
-"""The ``medialoom`` command: serve | migrate | env (the only entry point)."""
+"""The ``medialoom`` command: serve | worker | migrate | env | notifications (the only entry point)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ app = typer.Typer(help="medialoom: a self-hosted media platform that speaks the 
 env_app = typer.Typer(help="Manage product environments (each one a cloud name with its own keys).",
                       no_args_is_help=True)
 app.add_typer(env_app, name="env")
+notifications_app = typer.Typer(help="Read the notification delivery log and send deliveries again.",
+                                no_args_is_help=True)
+app.add_typer(notifications_app, name="notifications")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Directory for the database and blobs.")]
 
@@ -61,6 +64,27 @@ def serve(
     os.environ["MEDIALOOM_PORT"] = str(port)
     uvicorn.run("medialoom.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+
+
+@app.command()
+def worker(data_dir: DataDir = None) -> None:
+    """Deliver notifications without serving HTTP. Run as many as you like next to `serve`
+    (with MEDIALOOM_NOTIFICATIONS=false there to leave the sending to workers); they share the
+    work through leases, and a killed worker's deliveries are taken over when its leases end."""
+    import signal
+    import threading
+
+    from medialoom.services import build_services
+
+    settings = _settings(data_dir)
+    services = build_services(settings)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    services.dispatcher.start()
+    typer.echo(f"Worker delivering notifications (data in {settings.data_dir.resolve()})", err=True)
+    stopping.wait()
+    services.close()
 
 
 @app.command()
@@ -147,13 +171,84 @@ def env_url(
 
     settings = _settings(data_dir)
     services = build_services(settings)
+    try:
+        env = _environment(services, cloud_name)
+    finally:
+        services.close()
+    typer.echo(cloudinary_url(env, settings.effective_public_url))
+
+
+def _environment(services, cloud_name: str):  # noqa: ANN001, ANN202
+    """The named environment, or the first when no name is given; exits with a message otherwise."""
     envs = services.environments.list()
-    services.close()
     chosen = [env for env in envs if env.cloud_name == cloud_name] if cloud_name else envs[:1]
     if not chosen:
         typer.echo(f"error: no environment {cloud_name!r}", err=True)
         raise typer.Exit(1)
-    typer.echo(cloudinary_url(chosen[0], settings.effective_public_url))
+    return chosen[0]
+
+
+Cloud = Annotated[str, typer.Option("--cloud", help="Cloud name; the first environment when omitted.")]
+
+
+@notifications_app.command("log")
+def notifications_log(
+    status: Annotated[str | None, typer.Option(help="pending, delivered, failed or cancelled.")] = None,
+    event_id: Annotated[str | None, typer.Option("--event-id", help="Only this event's deliveries.")] = None,
+    limit: Annotated[int, typer.Option(help="How many deliveries, newest first (at most 500).")] = 20,
+    attempts: Annotated[bool, typer.Option("--attempts", help="Show every attempt under its delivery.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the log as the API returns it.")] = False,
+    cloud: Cloud = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Show what became of notifications: where each went, its status, attempts and answers."""
+    import json
+
+    from medialoom.services import build_services
+
+    services = build_services(_settings(data_dir))
+    try:
+        log = services.endpoints.deliveries(_environment(services, cloud), status=status, event_id=event_id,
+                                            limit=limit)
+    finally:
+        services.close()
+    if as_json:
+        typer.echo(json.dumps(log, indent=2))
+        return
+    for delivery in log["deliveries"]:
+        answer = delivery["last_status_code"] or delivery["last_error"] or "-"
+        typer.echo(f"{delivery['id']}\t{delivery['created_at']}\t{delivery['notification_type']}\t"
+                   f"{delivery['status']}\tattempts={delivery['attempts']}\tlast={answer}\t{delivery['url']}\t"
+                   f"event={delivery['event_id']}")
+        if attempts:
+            for attempt in delivery["log"]:
+                outcome = attempt["status_code"] or attempt["error"]
+                typer.echo(f"    {attempt['attempted_at']}\t{outcome}\t{attempt['duration_ms']} ms\t"
+                           f"{(attempt['response'] or '')[:80]!r}")
+    if not log["deliveries"]:
+        typer.echo("No deliveries.", err=True)
+
+
+@notifications_app.command("redeliver")
+def notifications_redeliver(
+    delivery_id: Annotated[int, typer.Argument(help="The delivery's id, as `notifications log` shows it.")],
+    cloud: Cloud = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Send a delivery again (with the same event id), whatever became of it before. A running
+    server or worker sends it within a moment."""
+    from medialoom.errors import ApiError
+    from medialoom.services import build_services
+
+    services = build_services(_settings(data_dir))
+    try:
+        services.endpoints.redeliver(_environment(services, cloud), delivery_id)
+    except ApiError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(1) from error
+    finally:
+        services.close()
+    typer.echo(f"Delivery {delivery_id} will be sent again.")
 
 
 if __name__ == "__main__":

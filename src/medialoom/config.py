@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     notification_timeout_seconds: float = 10.0
     # Deliveries sent at the same time by one process.
     notification_senders: int = 16
+    # How long a process holds the deliveries it is sending. One killed while sending leaves
+    # them to be sent again (with the same event id) when this runs out. 0: three attempt
+    # timeouts, at least a minute. It must outlast an attempt, or a slow send goes out twice.
+    notification_lease_seconds: float = 0.0
+
+    @property
+    def effective_notification_lease_seconds(self) -> float:
+        if not self.notification_lease_seconds:
+            return max(60.0, 3 * self.notification_timeout_seconds)
+        return max(self.notification_lease_seconds, self.notification_timeout_seconds + 1.0)
 
     @property
     def outbound_allow_list(self) -> list[str]:

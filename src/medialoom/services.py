@@ -121,7 +121,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         dispatcher=Dispatcher(
             db, Sender(allow, timeout=settings.notification_timeout_seconds, max_connections=settings.notification_senders),
             RetrySchedule.parse(settings.notification_retry_schedule or DEFAULT_SCHEDULE),
-            lease_seconds=max(60.0, 3 * settings.notification_timeout_seconds), senders=settings.notification_senders),
+            lease_seconds=settings.effective_notification_lease_seconds, senders=settings.notification_senders),
         endpoints=Endpoints(db, allow),
     )
 

@@ -4,14 +4,13 @@ managed through the SDK's ``/triggers`` calls; failures are retried and logged."
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import threading
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import cloudinary
 import cloudinary.api
@@ -22,74 +21,16 @@ import requests
 import standardwebhooks
 
 from tests.sdk.conftest import ORIGIN_HOST, SERVER_ENV
+from tests.receiver import HANG, Received, Receiver, running_receiver
 from tests.server import RunningServer, start_server
 
 pytestmark = pytest.mark.sdk
 
 
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def payload(self) -> dict:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """Records every POST; answers each path with its scripted statuses in turn, then 200."""
-
-    base_url: str
-    received: list[Received] = field(default_factory=list)
-    script: dict[str, list[int]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def url(self, name: str) -> str:
-        return f"{self.base_url}/{name}"
-
-    def at(self, name: str) -> list[Received]:
-        with self.lock:
-            return [r for r in self.received if r.path == f"/{name}"]
-
-    def wait_for(self, name: str, count: int = 1, timeout: float = 15.0) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.at(name)
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"{name}: {len(self.at(name))} notifications arrived, expected {count}")
-
-
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    state = Receiver("")
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            with state.lock:
-                state.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                statuses = state.script.get(self.path, [])
-                status = statuses.pop(0) if statuses else 200
-            self.send_response(status)
-            if status == 429:
-                self.send_header("Retry-After", "1")
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer((ORIGIN_HOST, 0), Handler)
-    state.base_url = f"http://{ORIGIN_HOST}:{httpd.server_address[1]}"
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield state
-    httpd.shutdown()
+    with running_receiver(ORIGIN_HOST) as running:
+        yield running
 
 
 def _verified_by_sdk(notification: Received, api_secret: str, algorithm: str = "sha1") -> bool:
@@ -112,7 +53,8 @@ def test_upload_notification_url_gets_a_signed_upload_event(server: RunningServe
     assert payload["asset_id"] == result["asset_id"]
     assert notification.headers["webhook-id"]  # the event id, the same on every attempt
     # A tampered body no longer verifies.
-    tampered = Received(notification.path, notification.headers, notification.body.replace(b"upload", b"uploaf"))
+    tampered = Received(notification.path, notification.headers,
+                        notification.body.replace(b"upload", b"uploaf"), notification.at)
     assert not _verified_by_sdk(tampered, server.api_secret)
 
 
@@ -123,6 +65,11 @@ def test_a_trigger_receives_its_event_type_with_standard_webhooks_headers(server
     assert created["event_type"] == "resource_tags_changed"
     listed = cloudinary.api.triggers(event_type="resource_tags_changed")
     assert created["id"] in [t["id"] for t in listed["triggers"]]
+    # The SDK's test_trigger asks whether the trigger would fire for a sample; nothing is sent.
+    tested = cloudinary.api.test_trigger(created["id"], {"notification_type": "upload", "public_id": "x"})
+    assert tested == {"trigger_id": created["id"], "filter_present": False, "filter_result": False}
+    assert cloudinary.api.test_trigger(created["id"], {"notification_type": "resource_tags_changed"})[
+        "filter_result"] is True
     try:
         upload = cloudinary.uploader.upload(str(files["png"]))  # upload events do not go to this trigger
         cloudinary.uploader.add_tag("notified", [upload["public_id"]])
@@ -150,9 +97,10 @@ def test_triggers_refuse_internal_addresses_and_unknown_event_types(server: Runn
 
 @pytest.fixture(scope="module")
 def quick_retries(tmp_path_factory) -> Iterator[RunningServer]:
-    """A server that retries after one second, twice, then gives up."""
+    """A server that retries after one second, twice, then gives up; an attempt may take a second."""
     running = start_server(tmp_path_factory.mktemp("notify-retries"),
-                           extra_env={**SERVER_ENV, "MEDIALOOM_NOTIFICATION_RETRY_SCHEDULE": "1s,1s"})
+                           extra_env={**SERVER_ENV, "MEDIALOOM_NOTIFICATION_RETRY_SCHEDULE": "1s,1s",
+                                      "MEDIALOOM_NOTIFICATION_TIMEOUT_SECONDS": "1"})
     yield running
     running.stop()
 
@@ -162,6 +110,25 @@ def _log(server: RunningServer, **params: object) -> list[dict]:
                             params=params, auth=(server.api_key, server.api_secret), timeout=10)
     response.raise_for_status()
     return response.json()["deliveries"]
+
+
+def _settled(server: RunningServer, url: str, timeout: float = 10) -> dict:
+    """The delivery log's entry for ``url`` once it is no longer pending."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (entry,) = [d for d in _log(server) if d["url"] == url]
+        if entry["status"] != "pending" or time.monotonic() > deadline:
+            return entry
+        time.sleep(0.1)
+
+
+def medialoom_cli(server: RunningServer, *args: str) -> str:
+    """Run the ``medialoom`` command against the server's data (and database, when it has one)."""
+    completed = subprocess.run([sys.executable, "-m", "medialoom", *args, "--data-dir", str(server.data_dir)],
+                               capture_output=True, text=True, timeout=60,
+                               env={**os.environ, **(server.extra_env or {})})
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed.stdout
 
 
 def _use(server: RunningServer) -> None:
@@ -178,38 +145,53 @@ def test_failures_are_retried_then_logged(quick_retries: RunningServer, receiver
     first, second, third = receiver.wait_for(name, 3, timeout=20)
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == third.headers["webhook-id"]
     assert first.body == third.body
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        log = _log(quick_retries)
-        (entry,) = [d for d in log if d["url"] == receiver.url(name)]
-        if entry["status"] == "delivered":
-            break
-        time.sleep(0.1)
+    entry = _settled(quick_retries, receiver.url(name))
     assert entry["status"] == "delivered" and entry["attempts"] == 3
     assert [a["status_code"] for a in entry["log"]] == [500, 429, 200]
+    # The same log on the command line, attempts included.
+    printed = medialoom_cli(quick_retries, "notifications", "log", "--attempts", "--event-id", entry["event_id"])
+    assert f"{entry['id']}\t" in printed and "delivered" in printed and "attempts=3" in printed
+    assert [line.split("\t")[1] for line in printed.splitlines() if line.startswith("    ")] == ["500", "429", "200"]
+
+
+def test_a_receiver_that_hangs_times_out_and_is_retried(quick_retries: RunningServer, receiver: Receiver,
+                                                       files) -> None:
+    _use(quick_retries)
+    name = f"hang-{uuid.uuid4().hex[:8]}"
+    receiver.script[f"/{name}"] = [HANG]
+    cloudinary.uploader.upload(str(files["png"]), notification_url=receiver.url(name))
+    receiver.wait_for(name, 2, timeout=20)
+    entry = _settled(quick_retries, receiver.url(name))
+    assert entry["status"] == "delivered" and entry["attempts"] == 2
+    hung, answered = entry["log"]
+    assert hung["status_code"] is None and "timed out" in hung["error"]
+    assert 900 <= hung["duration_ms"] < 2500  # the one-second limit, not the receiver's three
+    assert answered["status_code"] == 200
 
 
 def test_a_receiver_that_keeps_failing_is_given_up(quick_retries: RunningServer, receiver: Receiver, files) -> None:
     _use(quick_retries)
     name = f"down-{uuid.uuid4().hex[:8]}"
-    receiver.script[f"/{name}"] = [503, 503, 503, 503]
+    receiver.script[f"/{name}"] = [503, 503, 503, 503, 503]
     cloudinary.uploader.upload(str(files["png"]), notification_url=receiver.url(name))
     receiver.wait_for(name, 3, timeout=20)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        (entry,) = [d for d in _log(quick_retries) if d["url"] == receiver.url(name)]
-        if entry["status"] != "pending":
-            break
-        time.sleep(0.1)
+    entry = _settled(quick_retries, receiver.url(name))
     assert entry["status"] == "failed" and entry["attempts"] == 3
     time.sleep(1.5)
     assert len(receiver.at(name)) == 3
-    # Manual redelivery sends it once more (the receiver answers 503 a fourth time).
+    # Manual redelivery sends it once more, through the API (the receiver answers 503 a fourth
+    # time) and through the command line (a fifth).
     response = requests.post(f"{quick_retries.base_url}/v1_1/{quick_retries.cloud_name}/notifications/deliveries/"
                              f"{entry['id']}/redeliver", auth=(quick_retries.api_key, quick_retries.api_secret),
                              timeout=10)
     assert response.status_code == 200
     receiver.wait_for(name, 4)
+    assert _settled(quick_retries, receiver.url(name))["status"] == "failed"  # the schedule stays spent
+    failed = json.loads(medialoom_cli(quick_retries, "notifications", "log", "--status", "failed", "--json"))
+    assert entry["id"] in [d["id"] for d in failed["deliveries"]]
+    medialoom_cli(quick_retries, "notifications", "redeliver", str(entry["id"]))
+    fifth = receiver.wait_for(name, 5)[-1]
+    assert fifth.headers["webhook-id"] == entry["event_id"]
 
 
 def test_410_disables_the_trigger(quick_retries: RunningServer, receiver: Receiver, files) -> None:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from medialoom.api.admin import admin_call, admin_json
+from medialoom.api.admin import admin_call, admin_document_call, admin_json
 from medialoom.errors import BadRequest
 
 router = APIRouter()
@@ -35,6 +35,13 @@ async def update_trigger(cloud: str, trigger_id: str, request: Request) -> Respo
 async def delete_trigger(cloud: str, trigger_id: str, request: Request) -> Response:
     services, env, _values = await admin_call(request, cloud)
     return admin_json(await run_in_threadpool(services.endpoints.delete, env, trigger_id))
+
+
+@router.post("/v1_1/{cloud}/triggers/{trigger_id}/test")
+async def test_trigger(cloud: str, trigger_id: str, request: Request) -> Response:
+    # The SDK sends sample_data as a nested JSON object.
+    services, env, document = await admin_document_call(request, cloud)
+    return admin_json(await run_in_threadpool(services.endpoints.test, env, trigger_id, document.get("sample_data")))
 
 
 @router.get("/v1_1/{cloud}/notifications/deliveries")

@@ -105,7 +105,20 @@ class Endpoints:
             row.uri, row.updated_at = uri, utcnow()
             # A new address gets a new chance: a 410 from the old one said nothing about it.
             row.disabled_at = row.disabled_reason = None
-            return _trigger(row)
+            return {"message": "updated", **_trigger(row)}
+
+    def test(self, env: EnvironmentInfo, trigger_id: str, sample_data: object) -> dict[str, Any]:
+        """Would this trigger fire for ``sample_data`` (a notification payload)? Nothing is sent.
+
+        Cloudinary evaluates a trigger's filter here; medialoom's triggers have no filter beyond
+        their event type, so the answer is whether the sample's ``notification_type`` matches."""
+        if sample_data is not None and not isinstance(sample_data, dict):
+            raise BadRequest("sample_data must be a JSON object")
+        with self.db.read() as session:
+            row = self._find(session, env, trigger_id)
+            event_type = row.event_type
+        matches = sample_data is None or event_type == "all" or sample_data.get("notification_type") == event_type
+        return {"trigger_id": trigger_id, "filter_present": False, "filter_result": matches}
 
     def delete(self, env: EnvironmentInfo, trigger_id: str) -> dict[str, Any]:
         with self.db.write() as session:
