@@ -95,6 +95,28 @@ def test_triggers_refuse_internal_addresses_and_unknown_event_types(server: Runn
         cloudinary.api.create_trigger("http://127.0.0.2:9/x", "no_such_event")
 
 
+def test_per_call_notification_urls_pass_the_outbound_guard(server: RunningServer, files) -> None:
+    # An address or shape the server must never POST to is refused with the call, which changes nothing.
+    uploaded = cloudinary.uploader.upload(str(files["png"]), tags="kept")
+    for url in ("http://169.254.169.254/latest/meta-data", "ftp://127.0.0.2/hook", "http://user:pw@127.0.0.2/"):
+        with pytest.raises(cloudinary.exceptions.BadRequest, match="notification_url"):
+            cloudinary.uploader.upload(str(files["png"]), public_id="never-stored", notification_url=url)
+        with pytest.raises(cloudinary.exceptions.BadRequest, match="notification_url"):
+            cloudinary.api.update(uploaded["public_id"], tags="changed", notification_url=url)
+    with pytest.raises(cloudinary.exceptions.NotFound):
+        cloudinary.api.resource("never-stored")
+    assert cloudinary.api.resource(uploaded["public_id"])["tags"] == ["kept"]
+
+    # A host name is resolved when sending (not on the request path): one that resolves to a
+    # loopback address fails there, without a request, and the log says why.
+    with running_receiver("127.0.0.1") as canary:
+        url = f"http://localhost:{canary.base_url.rsplit(':', 1)[1]}/hook-{uuid.uuid4().hex[:8]}"
+        cloudinary.uploader.upload(str(files["png"]), notification_url=url)
+        entry = _settled(server, url)
+        assert entry["status"] == "failed" and "refused" in entry["last_error"]
+        assert canary.received == []
+
+
 @pytest.fixture(scope="module")
 def quick_retries(tmp_path_factory) -> Iterator[RunningServer]:
     """A server that retries after one second, twice, then gives up; an attempt may take a second."""

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from medialoom.api.params import read_params
+from medialoom.api.params import check_notification_urls, read_params
 from medialoom.api.responses import CloudinaryJSON
 from medialoom.assets.codecs import parse_bool
 from medialoom.assets.usage import usage
@@ -65,6 +65,7 @@ async def admin_call(request: Request, cloud: str) -> tuple[Services, Environmen
     services, env = await _authorize(request, cloud)
     params = await read_params(request, max_field_bytes=_MAX_ADMIN_BODY)
     await params.close()
+    check_notification_urls(params.values, services.outbound_allow)
     return services, env, params.values
 
 

@@ -17,11 +17,31 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from medialoom.errors import ApiError, BadRequest
+from medialoom.net.addresses import AllowList
+from medialoom.net.outbound import OutboundRefused, check_outbound_url_offline
 
 ParamValue = str | list[str]
 _INDEXED = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<index>\d*)\]$")
 # Bounds the parser so a hostile body cannot make us hold unbounded fields in memory.
 MAX_FIELDS = 1000
+
+
+NOTIFICATION_URL_PARAMS = ("notification_url", "eager_notification_url")
+
+
+def check_notification_urls(values: dict[str, Any], allow: AllowList) -> None:
+    """A call's own notification URLs are refused with the call (which then changes nothing)
+    when their shape or address is one the server must never POST to."""
+    for name in NOTIFICATION_URL_PARAMS:
+        url = values.get(name)
+        if not url:
+            continue
+        if not isinstance(url, str):
+            raise BadRequest(f"Invalid {name}: one URL expected")
+        try:
+            check_outbound_url_offline(url, allow)
+        except OutboundRefused as error:
+            raise BadRequest(f"Invalid {name} {url}: {error}") from None
 
 
 @dataclass

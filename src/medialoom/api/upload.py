@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from medialoom.api.params import Params, read_params
+from medialoom.api.params import Params, check_notification_urls, read_params
 from medialoom.api.responses import CloudinaryJSON
 from medialoom.assets.chunked import parse_content_range
 from medialoom.assets.codecs import parse_bool
@@ -66,6 +66,7 @@ async def _authenticated(request: Request, services: Services, cloud: str) -> tu
     try:
         caller = authenticate(env, params.values, request.headers.get("authorization"), now=time.time(),
                               max_age=services.settings.signature_max_age_seconds)
+        check_notification_urls(params.values, services.outbound_allow)
     except BaseException:
         await params.close()  # release the spooled upload now, not when it is collected
         raise

@@ -101,6 +101,18 @@ def check_outbound_url(url: str, allow: AllowList) -> None:
     GuardedBackend(allow).pin(target.host, target.port or (443 if target.scheme == "https" else 80))
 
 
+def check_outbound_url_offline(url: str, allow: AllowList) -> None:
+    """What can be refused without a DNS lookup: the URL's shape, and its address when the host
+    is one. For URLs given with a call (a per-call notification_url): the request path must not
+    wait on DNS, nor fail when the resolver is unreachable; names are checked at connect time."""
+    target = parse_outbound_url(url)
+    try:
+        ipaddress.ip_address(target.host)
+    except ValueError:
+        return
+    GuardedBackend(allow).pin(target.host, target.port or (443 if target.scheme == "https" else 80))
+
+
 def _filename(url: httpx.URL) -> str:
     return unquote(url.path.rsplit("/", 1)[-1])
 
