@@ -68,6 +68,9 @@ def running_receiver(host: str) -> Iterator[Receiver]:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the dispatcher's pooled connections expect
+        # The answer goes out in two writes (headers, body): without this, Nagle holds the body
+        # until the sender's delayed ACK, 40 ms later.
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length", 0))

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from medialoom.db.models import (
@@ -62,11 +62,45 @@ class _Claimed:
     event_id: str
     url: str
     attempts: int
+    next_attempt_at: datetime
     endpoint_id: int | None
     secret: str | None
     payload: dict
     api_secret: str
     algorithm: str
+
+
+class _Statements:
+    """The dispatcher's queries, built once: building an ORM statement (joins, an aliased
+    EXISTS) cost more CPU than running it, at every pass of the loop."""
+
+    def __init__(self, batch: int, lock_rows: bool) -> None:
+        now = bindparam("now")
+        undispatched = OutboxEvent.dispatched_at.is_(None)
+        self.any_undispatched = select(OutboxEvent.id).where(undispatched).limit(1)
+        self.undispatched = select(OutboxEvent).where(undispatched).order_by(OutboxEvent.id).limit(batch)
+
+        due = and_(NotificationDelivery.status == "pending", NotificationDelivery.next_attempt_at <= now,
+                   or_(NotificationDelivery.lease_until.is_(None), NotificationDelivery.lease_until < now))
+        self.any_due = select(NotificationDelivery.id).where(due).limit(1)
+        earlier = aliased(NotificationDelivery)
+        waiting_behind = exists().where(and_(
+            earlier.url == NotificationDelivery.url, earlier.order_key == NotificationDelivery.order_key,
+            earlier.status == "pending", earlier.id < NotificationDelivery.id))
+        self.due = (
+            select(NotificationDelivery.id, NotificationDelivery.event_id, NotificationDelivery.url,
+                   NotificationDelivery.attempts, NotificationDelivery.next_attempt_at,
+                   NotificationDelivery.endpoint_id, NotificationEndpoint.secret,
+                   OutboxEvent.payload, Environment.api_secret, Environment.signature_algorithm)
+            .join(OutboxEvent, OutboxEvent.id == NotificationDelivery.outbox_id)
+            .join(Environment, Environment.id == NotificationDelivery.environment_id)
+            .outerjoin(NotificationEndpoint, NotificationEndpoint.id == NotificationDelivery.endpoint_id)
+            .where(due, ~waiting_behind)
+            .order_by(NotificationDelivery.id).limit(batch)
+        )
+        if lock_rows:  # PostgreSQL: concurrent dispatchers take different rows
+            self.undispatched = self.undispatched.with_for_update(skip_locked=True)
+            self.due = self.due.with_for_update(of=NotificationDelivery, skip_locked=True)
 
 
 class Dispatcher:
@@ -82,6 +116,7 @@ class Dispatcher:
         self.clock = clock
         self.jitter = jitter
         self.wake = outbox.committed
+        self._statements = _Statements(batch, lock_rows=not db.is_sqlite)
         self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="notify")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -119,12 +154,14 @@ class Dispatcher:
     # -- step 1: fan out ------------------------------------------------------------------------
 
     def fan_out(self) -> int:
+        # A read first: most passes find nothing, and on SQLite a write transaction would take
+        # the database's one write lock from the API for nothing.
+        with self.db.read() as session:
+            if session.scalar(self._statements.any_undispatched) is None:
+                return 0
         now = self.clock()
         with self.db.write() as session:
-            query = select(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None)).order_by(OutboxEvent.id)
-            if not self.db.is_sqlite:
-                query = query.with_for_update(skip_locked=True)  # other workers take other rows
-            events = session.scalars(query.limit(self.batch)).all()
+            events = session.scalars(self._statements.undispatched).all()
             if not events:
                 return 0
             endpoints = _endpoints_by_environment(session, {event.environment_id for event in events})
@@ -154,26 +191,11 @@ class Dispatcher:
 
     def _claim(self) -> list[_Claimed]:
         now = self.clock()
-        earlier = aliased(NotificationDelivery)
-        waiting_behind = exists().where(and_(
-            earlier.url == NotificationDelivery.url, earlier.order_key == NotificationDelivery.order_key,
-            earlier.status == "pending", earlier.id < NotificationDelivery.id))
+        with self.db.read() as session:  # as in fan_out: no write lock when nothing is due
+            if session.scalar(self._statements.any_due, {"now": now}) is None:
+                return []
         with self.db.write() as session:
-            query = (
-                select(NotificationDelivery.id, NotificationDelivery.event_id, NotificationDelivery.url,
-                       NotificationDelivery.attempts, NotificationDelivery.endpoint_id, NotificationEndpoint.secret,
-                       OutboxEvent.payload, Environment.api_secret, Environment.signature_algorithm)
-                .join(OutboxEvent, OutboxEvent.id == NotificationDelivery.outbox_id)
-                .join(Environment, Environment.id == NotificationDelivery.environment_id)
-                .outerjoin(NotificationEndpoint, NotificationEndpoint.id == NotificationDelivery.endpoint_id)
-                .where(NotificationDelivery.status == "pending", NotificationDelivery.next_attempt_at <= now,
-                       or_(NotificationDelivery.lease_until.is_(None), NotificationDelivery.lease_until < now),
-                       ~waiting_behind)
-                .order_by(NotificationDelivery.id).limit(self.batch)
-            )
-            if not self.db.is_sqlite:
-                query = query.with_for_update(of=NotificationDelivery, skip_locked=True)
-            claimed = [_Claimed(*row) for row in session.execute(query)]
+            claimed = [_Claimed(*row) for row in session.execute(self._statements.due, {"now": now})]
             if claimed:
                 session.execute(update(NotificationDelivery)
                                 .where(NotificationDelivery.id.in_([c.id for c in claimed]))
@@ -195,31 +217,36 @@ class Dispatcher:
     def _record(self, claimed: list[_Claimed], outcomes: list[Outcome]) -> None:
         now = self.clock()
         gone_endpoints: dict[int, str] = {}
+        changes = []
+        for delivery, outcome in zip(claimed, outcomes, strict=True):
+            attempts = delivery.attempts + 1
+            # Every row names every column, so the whole round is one executemany.
+            change = {"id": delivery.id, "attempts": attempts, "lease_until": None, "status": "pending",
+                      "finished_at": None, "next_attempt_at": None, "last_status_code": outcome.status_code,
+                      "last_error": outcome.error, "last_duration_ms": round(outcome.duration_ms, 2)}
+            if outcome.delivered:
+                change.update(status="delivered", finished_at=now)
+            elif outcome.status_code == 410 and delivery.endpoint_id is not None:
+                gone_endpoints[delivery.endpoint_id] = delivery.url
+                change.update(status="cancelled", finished_at=now)
+            elif outcome.refused_for_good or outcome.status_code == 410:
+                change.update(status="failed", finished_at=now)
+            else:
+                delay = self._retry_delay(attempts, outcome)
+                if delay is None:
+                    change.update(status="failed", finished_at=now)
+                else:
+                    change.update(next_attempt_at=now + timedelta(seconds=delay))
+            if change["next_attempt_at"] is None:
+                change["next_attempt_at"] = delivery.next_attempt_at  # kept: the column is not nullable
+            changes.append(change)
         with self.db.write() as session:
             session.execute(insert(NotificationAttempt), [
                 {"delivery_id": delivery.id, "attempted_at": now, "status_code": outcome.status_code,
                  "error": outcome.error, "duration_ms": round(outcome.duration_ms, 2),
                  "response_snippet": outcome.snippet}
                 for delivery, outcome in zip(claimed, outcomes, strict=True)])
-            for delivery, outcome in zip(claimed, outcomes, strict=True):
-                attempts = delivery.attempts + 1
-                values: dict = {"attempts": attempts, "lease_until": None, "last_status_code": outcome.status_code,
-                                "last_error": outcome.error, "last_duration_ms": round(outcome.duration_ms, 2)}
-                if outcome.delivered:
-                    values.update(status="delivered", finished_at=now)
-                elif outcome.status_code == 410 and delivery.endpoint_id is not None:
-                    gone_endpoints[delivery.endpoint_id] = delivery.url
-                    values.update(status="cancelled", finished_at=now)
-                elif outcome.refused_for_good or outcome.status_code == 410:
-                    values.update(status="failed", finished_at=now)
-                else:
-                    delay = self._retry_delay(attempts, outcome)
-                    if delay is None:
-                        values.update(status="failed", finished_at=now)
-                    else:
-                        values.update(next_attempt_at=now + timedelta(seconds=delay))
-                session.execute(update(NotificationDelivery).where(NotificationDelivery.id == delivery.id)
-                                .values(**values))
+            session.execute(update(NotificationDelivery), changes)  # by primary key, one statement
             for endpoint_id, url in gone_endpoints.items():
                 _disable_endpoint(session, endpoint_id, now, f"{url} answered 410 Gone")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event
@@ -18,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from medialoom import context
 from medialoom.db.models import OutboxEvent
-from medialoom.db.session import utcnow
 
 
 # Set when a transaction that wrote events has committed: this process's dispatcher sends them
@@ -48,7 +48,7 @@ def record(
     notification_url: str | None = None,
     source: str = "api",
 ) -> None:
-    now = utcnow()
+    now = datetime.now(UTC)  # to the microsecond: the delivery log and the benchmark time from it
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     body = {
         "notification_type": notification_type,
