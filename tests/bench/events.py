@@ -517,10 +517,17 @@ def dispatcher_rounds(server: RunningServer) -> list[str]:
 # -- phases 2 and 3: commit to receipt -----------------------------------------------------------
 
 @contextmanager
-def latency_server(database: str, url: str | None, root: Path, receiver: Receiver, args: argparse.Namespace,
+def latency_server(database: str, root: Path, receiver: Receiver, args: argparse.Namespace,
                    *, separate_worker: bool) -> Iterator[tuple[RunningServer, list[str]]]:
-    """A server with a trigger for ``all`` and assets to tag, their upload events delivered.
-    ``separate_worker``: the server only records events and a ``medialoom worker`` sends them."""
+    """A server on a fresh database with a trigger for ``all`` and assets to tag, their upload
+    events delivered. ``separate_worker``: the server only records events and a
+    ``medialoom worker`` sends them."""
+    with database_url(database) as url:
+        yield from _latency_server(database, url, root, receiver, args, separate_worker=separate_worker)
+
+
+def _latency_server(database: str, url: str | None, root: Path, receiver: Receiver, args: argparse.Namespace,
+                    *, separate_worker: bool) -> Iterator[tuple[RunningServer, list[str]]]:
     receiver.reset()
     name = f"{database}-latency" + ("-worker" if separate_worker else "")
     server = start_server(root / name, extra_env=server_env(url, notifications=not separate_worker))
@@ -542,8 +549,7 @@ def latency_server(database: str, url: str | None, root: Path, receiver: Receive
         server.stop()
 
 
-def latency_phases(database: str, url: str | None, root: Path, receiver: Receiver,
-                   args: argparse.Namespace) -> list[Row]:
+def latency_phases(database: str, root: Path, receiver: Receiver, args: argparse.Namespace) -> list[Row]:
     def paced(public_ids: list[str]) -> Callable[[dict[str, TagCall], int], None]:
         def generate(calls: dict[str, TagCall], _index: int) -> None:
             interval = 1.0 / args.rate
@@ -574,13 +580,13 @@ def latency_phases(database: str, url: str | None, root: Path, receiver: Receive
         return generate
 
     rows = []
-    with latency_server(database, url, root, receiver, args, separate_worker=False) as (server, public_ids):
+    with latency_server(database, root, receiver, args, separate_worker=False) as (server, public_ids):
         rows.append(timed_run(server, receiver, database, f"latency paced {args.rate:g}/s", paced(public_ids),
                               threads=1))
         rows.append(timed_run(server, receiver, database, f"latency loaded {args.loaded_clients} clients",
                               loaded(public_ids), threads=args.loaded_clients))
     # Scaled out: the API process only records, a worker process sends (its CPU is not counted).
-    with latency_server(database, url, root, receiver, args, separate_worker=True) as (server, public_ids):
+    with latency_server(database, root, receiver, args, separate_worker=True) as (server, public_ids):
         rows.append(timed_run(server, receiver, database, f"loaded {args.loaded_clients} cl. + worker",
                               loaded(public_ids), threads=args.loaded_clients))
     return rows
@@ -700,8 +706,7 @@ def main() -> None:
                 with database_url(database) as url:
                     rows.append(drain_phase(database, url, root, receiver, args))
                 print(f"{database}: latency ...", flush=True)
-                with database_url(database) as url:
-                    rows.extend(latency_phases(database, url, root, receiver, args))
+                rows.extend(latency_phases(database, root, receiver, args))
     finally:
         receiver.stop()
     print_table(rows)
