@@ -105,6 +105,8 @@ def env_create(
     api_key: Annotated[str, typer.Option(help="API key; generated when omitted.")] = "",
     api_secret: Annotated[str, typer.Option(help="API secret; generated when omitted.")] = "",
     folder_mode: Annotated[str, typer.Option(help="dynamic or fixed.")] = "dynamic",
+    signature_algorithm: Annotated[str, typer.Option(
+        help="sha1 or sha256: signs notifications and the signatures in responses.")] = "sha1",
     data_dir: DataDir = None,
 ) -> None:
     """Create a product environment and print its CLOUDINARY_URL."""
@@ -114,7 +116,8 @@ def env_create(
     settings = _settings(data_dir)
     services = build_services(settings)
     try:
-        env = services.environments.create(cloud_name, api_key, api_secret, folder_mode)
+        env = services.environments.create(cloud_name, api_key, api_secret, folder_mode,
+                                           signature_algorithm=signature_algorithm)
     except ApiError as error:
         typer.echo(f"error: {error.message}", err=True)
         raise typer.Exit(1) from error
@@ -131,23 +134,27 @@ def env_set(
         help="Derive only named (allowed for strict), eager or signed transformations.")] = None,
     auth_token_key: Annotated[str | None, typer.Option(
         help="Hex key that signs __cld_token__ delivery tokens; an empty string removes it.")] = None,
+    signature_algorithm: Annotated[str | None, typer.Option(
+        help="sha1 or sha256: signs notifications and the signatures in responses.")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Change an environment's delivery settings."""
+    """Change an environment's delivery and signing settings."""
     from medialoom.errors import ApiError
     from medialoom.services import build_services
 
     services = build_services(_settings(data_dir))
     try:
         env = services.environments.configure(cloud_name, strict_transformations=strict_transformations,
-                                              auth_token_key=auth_token_key)
+                                              auth_token_key=auth_token_key,
+                                              signature_algorithm=signature_algorithm)
     except ApiError as error:
         typer.echo(f"error: {error.message}", err=True)
         raise typer.Exit(1) from error
     finally:
         services.close()
     typer.echo(f"{env.cloud_name}\tstrict_transformations={env.strict_transformations}\t"
-               f"auth_token_key={'set' if env.auth_token_key else 'unset'}")
+               f"auth_token_key={'set' if env.auth_token_key else 'unset'}\t"
+               f"signature_algorithm={env.signature_algorithm}")
 
 
 @env_app.command("list")

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     cloud_name: str = ""
     api_key: str = ""
     api_secret: str = ""
+    # The first environment's signature algorithm (sha1 or sha256): notifications, response
+    # signatures and signed URLs in responses. Change it later with `medialoom env set`.
+    signature_algorithm: str = "sha1"
 
     # Limits that protect the server from hostile input.
     max_image_bytes: int = 100 * 1024 * 1024

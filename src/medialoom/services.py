@@ -132,7 +132,8 @@ def ensure_default_environment(services: Services) -> EnvironmentInfo | None:
     if services.environments.count():
         return None
     settings = services.settings
-    return services.environments.create(settings.cloud_name, settings.api_key, settings.api_secret)
+    return services.environments.create(settings.cloud_name, settings.api_key, settings.api_secret,
+                                        signature_algorithm=settings.signature_algorithm)
 
 
 def on_start(services: Services) -> EnvironmentInfo | None:

@@ -58,6 +58,25 @@ def test_upload_notification_url_gets_a_signed_upload_event(server: RunningServe
     assert not _verified_by_sdk(tampered, server.api_secret)
 
 
+def test_a_sha256_environment_signs_with_sha256(server: RunningServer, receiver: Receiver, files) -> None:
+    cloud = f"sha256-{uuid.uuid4().hex[:8]}"
+    api_key, api_secret = str(uuid.uuid4().int)[:15], f"secret-{uuid.uuid4().hex}"
+    medialoom_cli(server, "env", "create", cloud, "--api-key", api_key, "--api-secret", api_secret,
+                  "--signature-algorithm", "sha256")
+    host = server.base_url.split("://", 1)[1]
+    os.environ["CLOUDINARY_URL"] = f"cloudinary://{api_key}:{api_secret}@{cloud}?upload_prefix={server.base_url}&cname={host}"
+    cloudinary.reset_config()
+    name = f"sha256-{uuid.uuid4().hex[:8]}"
+    result = cloudinary.uploader.upload(str(files["png"]), notification_url=receiver.url(name))
+    (notification,) = receiver.wait_for(name)
+    assert _verified_by_sdk(notification, api_secret, "sha256")
+    assert not _verified_by_sdk(notification, api_secret, "sha1")
+    assert len(notification.headers["x-cld-signature"]) == 64
+    # The upload response's own signature follows the same setting.
+    assert cloudinary.utils.verify_api_response_signature(result["public_id"], result["version"],
+                                                          result["signature"], algorithm="sha256")
+
+
 def test_a_trigger_receives_its_event_type_with_standard_webhooks_headers(server: RunningServer,
                                                                           receiver: Receiver, files) -> None:
     name = f"trigger-{uuid.uuid4().hex[:8]}"

@@ -63,6 +63,13 @@ def generate_api_secret() -> str:
     return secrets.token_urlsafe(20).replace("-", "x").replace("_", "y")[:27]
 
 
+def _check_signature_algorithm(algorithm: str) -> None:
+    # Cloudinary's per-account setting: it signs notifications, response signatures and the
+    # delivery URLs in responses. Incoming signatures of either kind are accepted regardless.
+    if algorithm not in ("sha1", "sha256"):
+        raise BadRequest(f"Invalid signature algorithm {algorithm!r}: sha1 or sha256")
+
+
 def _check_token_key(key: str | None) -> None:
     # The key is used as bytes.fromhex, as the SDKs do when they make tokens.
     if key and not re.fullmatch(r"(?:[0-9a-fA-F]{2}){16,64}", key):
@@ -89,8 +96,10 @@ class Environments:
         *,
         strict_transformations: bool = False,
         auth_token_key: str | None = None,
+        signature_algorithm: str = "sha1",
     ) -> EnvironmentInfo:
         cloud_name = cloud_name or generate_cloud_name()
+        _check_signature_algorithm(signature_algorithm)
         if not CLOUD_NAME_RE.match(cloud_name):
             raise BadRequest(f"Invalid cloud name {cloud_name!r}: use 2-63 lower-case letters, digits and dashes")
         if folder_mode not in ("dynamic", "fixed"):
@@ -109,7 +118,7 @@ class Environments:
                 api_key=api_key or generate_api_key(),
                 api_secret=api_secret or generate_api_secret(),
                 folder_mode=folder_mode,
-                signature_algorithm="sha1",
+                signature_algorithm=signature_algorithm,
                 strict_transformations=strict_transformations,
                 auth_token_key=auth_token_key or None,
                 created_at=utcnow(),
@@ -119,10 +128,12 @@ class Environments:
             return _snapshot(row)
 
     def configure(self, cloud_name: str, *, strict_transformations: bool | None = None,
-                  auth_token_key: str | None = None) -> EnvironmentInfo:
-        """Change delivery settings; ``auth_token_key=""`` removes the key. Other processes see
-        the change within CACHE_SECONDS."""
+                  auth_token_key: str | None = None, signature_algorithm: str | None = None) -> EnvironmentInfo:
+        """Change delivery and signing settings; ``auth_token_key=""`` removes the key. Other
+        processes see the change within CACHE_SECONDS."""
         _check_token_key(auth_token_key)
+        if signature_algorithm is not None:
+            _check_signature_algorithm(signature_algorithm)
         with self.db.write() as session:
             row = session.scalar(select(Environment).where(Environment.cloud_name == cloud_name))
             if row is None:
@@ -131,6 +142,8 @@ class Environments:
                 row.strict_transformations = strict_transformations
             if auth_token_key is not None:
                 row.auth_token_key = auth_token_key or None
+            if signature_algorithm is not None:
+                row.signature_algorithm = signature_algorithm
             session.flush()
             info = _snapshot(row)
         with self._lock:
