@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 import time
 
+import cloudinary
 import cloudinary.api
 import cloudinary.utils
 import httpx
 
 from tests.server import RunningServer
+
+
+def medialoom(server: RunningServer, *args: str) -> str:
+    """Run the ``medialoom`` command on the server's data (and its database, when it has one)."""
+    completed = subprocess.run([sys.executable, "-m", "medialoom", *args, "--data-dir", str(server.data_dir)],
+                               capture_output=True, text=True, timeout=60,
+                               env={**os.environ, **(server.extra_env or {}), "MEDIALOOM_PUBLIC_URL": server.base_url})
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed.stdout
+
+
+def use(cloudinary_url: str) -> None:
+    """Point the SDK at another environment or server (the autouse fixture resets it after the test)."""
+    os.environ["CLOUDINARY_URL"] = cloudinary_url
+    cloudinary.reset_config()
 
 
 def sign(server: RunningServer, params: dict, *, timestamp: int | None = None) -> dict:

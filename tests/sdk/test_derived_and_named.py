@@ -16,7 +16,7 @@ import pytest
 from cloudinary.exceptions import BadRequest, NotFound
 
 from tests.sdk.test_delivery import RED, bands, decoded, fetch, near, pixel  # noqa: F401 - bands is a fixture
-from tests.sdk.test_environments import medialoom, use
+from tests.sdk.helpers import medialoom, use
 
 
 TOKEN_KEY = "a" * 8 + "0123456789abcdef" * 3 + "b" * 8

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import cloudinary
 import cloudinary.api
 import cloudinary.uploader
@@ -13,13 +9,7 @@ import httpx
 import pytest
 from cloudinary.exceptions import AuthorizationRequired, NotFound
 
-
-def medialoom(server, *args: str) -> str:
-    completed = subprocess.run([sys.executable, "-m", "medialoom", *args, "--data-dir", str(server.data_dir)],
-                               capture_output=True, text=True, timeout=60,
-                               env={**os.environ, **(server.extra_env or {}), "MEDIALOOM_PUBLIC_URL": server.base_url})
-    assert completed.returncode == 0, completed.stderr
-    return completed.stdout
+from tests.sdk.helpers import medialoom, use
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +25,6 @@ def test_env_list_and_url(server, second_env):
     assert server.cloud_name in listed and "second-env" in listed and "folder_mode=fixed" in listed
     assert medialoom(server, "env", "url", "second-env").strip() == second_env
     assert "up to date" in medialoom(server, "migrate")
-
-
-def use(url: str) -> None:
-    os.environ["CLOUDINARY_URL"] = url
-    cloudinary.reset_config()
 
 
 def test_environments_are_isolated(server, second_env, files):

@@ -5,9 +5,6 @@ managed through the SDK's ``/triggers`` calls; failures are retried and logged."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,8 +17,9 @@ import pytest
 import requests
 import standardwebhooks
 
-from tests.sdk.conftest import ORIGIN_HOST, SERVER_ENV
 from tests.receiver import HANG, Received, Receiver, running_receiver
+from tests.sdk.conftest import ORIGIN_HOST, SERVER_ENV
+from tests.sdk.helpers import medialoom, use
 from tests.server import RunningServer, start_server
 
 pytestmark = pytest.mark.sdk
@@ -61,11 +59,9 @@ def test_upload_notification_url_gets_a_signed_upload_event(server: RunningServe
 def test_a_sha256_environment_signs_with_sha256(server: RunningServer, receiver: Receiver, files) -> None:
     cloud = f"sha256-{uuid.uuid4().hex[:8]}"
     api_key, api_secret = str(uuid.uuid4().int)[:15], f"secret-{uuid.uuid4().hex}"
-    medialoom_cli(server, "env", "create", cloud, "--api-key", api_key, "--api-secret", api_secret,
-                  "--signature-algorithm", "sha256")
-    host = server.base_url.split("://", 1)[1]
-    os.environ["CLOUDINARY_URL"] = f"cloudinary://{api_key}:{api_secret}@{cloud}?upload_prefix={server.base_url}&cname={host}"
-    cloudinary.reset_config()
+    created = medialoom(server, "env", "create", cloud, "--api-key", api_key, "--api-secret", api_secret,
+                        "--signature-algorithm", "sha256")
+    use(created.strip().split("=", 1)[1])
     name = f"sha256-{uuid.uuid4().hex[:8]}"
     result = cloudinary.uploader.upload(str(files["png"]), notification_url=receiver.url(name))
     (notification,) = receiver.wait_for(name)
@@ -154,32 +150,20 @@ def _log(server: RunningServer, **params: object) -> list[dict]:
 
 
 def _settled(server: RunningServer, url: str, timeout: float = 10) -> dict:
-    """The delivery log's entry for ``url`` once it is no longer pending."""
+    """The delivery log's entry for ``url`` once it is no longer pending (the dispatcher may
+    not even have picked up the event when the call that wrote it returns)."""
     deadline = time.monotonic() + timeout
     while True:
-        (entry,) = [d for d in _log(server) if d["url"] == url]
-        if entry["status"] != "pending" or time.monotonic() > deadline:
-            return entry
+        entries = [d for d in _log(server) if d["url"] == url]
+        assert len(entries) <= 1, entries
+        if entries and entries[0]["status"] != "pending" or time.monotonic() > deadline:
+            assert entries, f"no delivery to {url}"
+            return entries[0]
         time.sleep(0.1)
 
 
-def medialoom_cli(server: RunningServer, *args: str) -> str:
-    """Run the ``medialoom`` command against the server's data (and database, when it has one)."""
-    completed = subprocess.run([sys.executable, "-m", "medialoom", *args, "--data-dir", str(server.data_dir)],
-                               capture_output=True, text=True, timeout=60,
-                               env={**os.environ, **(server.extra_env or {})})
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return completed.stdout
-
-
-def _use(server: RunningServer) -> None:
-    """Point the SDK at ``server`` for the rest of the test (the autouse fixture resets it)."""
-    os.environ["CLOUDINARY_URL"] = server.cloudinary_url
-    cloudinary.reset_config()
-
-
 def test_failures_are_retried_then_logged(quick_retries: RunningServer, receiver: Receiver, files) -> None:
-    _use(quick_retries)
+    use(quick_retries.cloudinary_url)
     name = f"flaky-{uuid.uuid4().hex[:8]}"
     receiver.script[f"/{name}"] = [500, 429]
     cloudinary.uploader.upload(str(files["png"]), notification_url=receiver.url(name))
@@ -190,14 +174,14 @@ def test_failures_are_retried_then_logged(quick_retries: RunningServer, receiver
     assert entry["status"] == "delivered" and entry["attempts"] == 3
     assert [a["status_code"] for a in entry["log"]] == [500, 429, 200]
     # The same log on the command line, attempts included.
-    printed = medialoom_cli(quick_retries, "notifications", "log", "--attempts", "--event-id", entry["event_id"])
+    printed = medialoom(quick_retries, "notifications", "log", "--attempts", "--event-id", entry["event_id"])
     assert f"{entry['id']}\t" in printed and "delivered" in printed and "attempts=3" in printed
     assert [line.split("\t")[1] for line in printed.splitlines() if line.startswith("    ")] == ["500", "429", "200"]
 
 
 def test_a_receiver_that_hangs_times_out_and_is_retried(quick_retries: RunningServer, receiver: Receiver,
                                                        files) -> None:
-    _use(quick_retries)
+    use(quick_retries.cloudinary_url)
     name = f"hang-{uuid.uuid4().hex[:8]}"
     receiver.script[f"/{name}"] = [HANG]
     cloudinary.uploader.upload(str(files["png"]), notification_url=receiver.url(name))
@@ -211,7 +195,7 @@ def test_a_receiver_that_hangs_times_out_and_is_retried(quick_retries: RunningSe
 
 
 def test_a_receiver_that_keeps_failing_is_given_up(quick_retries: RunningServer, receiver: Receiver, files) -> None:
-    _use(quick_retries)
+    use(quick_retries.cloudinary_url)
     name = f"down-{uuid.uuid4().hex[:8]}"
     receiver.script[f"/{name}"] = [503, 503, 503, 503, 503]
     cloudinary.uploader.upload(str(files["png"]), notification_url=receiver.url(name))
@@ -228,15 +212,15 @@ def test_a_receiver_that_keeps_failing_is_given_up(quick_retries: RunningServer,
     assert response.status_code == 200
     receiver.wait_for(name, 4)
     assert _settled(quick_retries, receiver.url(name))["status"] == "failed"  # the schedule stays spent
-    failed = json.loads(medialoom_cli(quick_retries, "notifications", "log", "--status", "failed", "--json"))
+    failed = json.loads(medialoom(quick_retries, "notifications", "log", "--status", "failed", "--json"))
     assert entry["id"] in [d["id"] for d in failed["deliveries"]]
-    medialoom_cli(quick_retries, "notifications", "redeliver", str(entry["id"]))
+    medialoom(quick_retries, "notifications", "redeliver", str(entry["id"]))
     fifth = receiver.wait_for(name, 5)[-1]
     assert fifth.headers["webhook-id"] == entry["event_id"]
 
 
 def test_410_disables_the_trigger(quick_retries: RunningServer, receiver: Receiver, files) -> None:
-    _use(quick_retries)
+    use(quick_retries.cloudinary_url)
     name = f"gone-{uuid.uuid4().hex[:8]}"
     receiver.script[f"/{name}"] = [410]
     trigger = cloudinary.api.create_trigger(receiver.url(name), "upload")
