@@ -1,0 +1,66 @@
+"""What a block is. One module per block type (flows/blocks/<name>.py) defines a ``BLOCK``: its
+parameters as a pydantic model (which is also its form in the builder and its JSON Schema), its
+output ports, a version, catalog metadata and one ``run`` function. Built-in blocks register
+through the ``medialoom.blocks`` entry point group, the same way a third-party package's would.
+
+``run`` receives its parameters already resolved (templates evaluated, then validated by the
+model) and a ``BlockContext``: the run it belongs to, an idempotency key, the expression
+context, and the ports it may act through. It returns an interpreter ``Result``: an
+``Outcome(port, output)``, or a directive (``Loop``, ``Sleep``, ``Stop``, ``SetVariables``).
+Raising ``BlockError`` (or any exception) fails the attempt; the runtime retries it by the
+block's policy, then the interpreter takes the ``error`` port or fails the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from medialoom.flows.interpreter import Result
+
+
+class BlockError(Exception):
+    """A block's own, explained failure (the message is what the run log shows)."""
+
+
+class AssetOperations(Protocol):
+    """What asset blocks may do, in the run's environment (flows/assets.py implements it with
+    the same services the API uses, so their changes emit the same events)."""
+
+
+class BlockContext(Protocol):
+    run_id: str
+    block: str
+    attempt: int  # 1 on the first try
+    # The same on every try and every replay of this block in this run (and loop iteration):
+    # side effects carry it so that receivers can drop duplicates.
+    idempotency_key: str
+    expressions: Mapping[str, Any]  # trigger, steps, item, index, vars, env (plain values)
+    deadline: float  # time.monotonic() by which the block must have finished
+
+    @property
+    def assets(self) -> AssetOperations: ...
+
+
+@dataclass(frozen=True)
+class BlockType:
+    name: str  # "condition", "asset.rename", "http.request"
+    title: str
+    category: str  # logic | asset | integration | notification
+    description: str
+    Params: type[BaseModel]
+    ports: tuple[str, ...]  # besides "error"
+    run: Callable[[BlockContext, Any], Result]
+    version: int = 1
+    # False: the block only computes from its inputs (condition, switch ...), so running it
+    # again on replay is harmless and needs no idempotency key.
+    side_effects: bool = True
+
+    def describe(self) -> dict[str, Any]:
+        """The catalog entry the API and the builder show."""
+        return {"type": self.name, "title": self.title, "category": self.category,
+                "description": self.description, "version": self.version, "ports": [*self.ports, "error"],
+                "params": self.Params.model_json_schema()}

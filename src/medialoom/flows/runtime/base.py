@@ -1,0 +1,59 @@
+"""The runtime port: runs flows durably. The implementation (runtime/dbos.py, DBOS Transact)
+checkpoints each block attempt as a step, so a process killed mid-run resumes the run at the
+interrupted block, without running finished ones again, in whichever process recovers it.
+
+The runtime knows nothing of flows' storage or blocks: ``RunHooks`` (implemented by
+flows/service.py) loads what a run needs, executes one attempt of one block, and records how
+the run ended. The runtime owns ordering, retries with backoff (durable waits between
+attempts), durable sleeps, and per-key serialization: runs submitted with the same
+``partition_key`` (an asset) never overlap, runs with different keys run side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from medialoom.flows.definition import FlowDocument
+from medialoom.flows.interpreter import BlockCall, Failure, Result, RunResult
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a run needs, loaded once at its start (and recorded, so a replay sees the same)."""
+
+    flow: FlowDocument  # the version the run pinned
+    trigger: dict[str, Any]  # the trigger's payload
+    env: dict[str, Any] = field(default_factory=dict)  # environment variables the flow may read
+
+
+class RunHooks(Protocol):
+    def load(self, run_id: str) -> RunSpec: ...
+
+    def execute(self, run_id: str, call: BlockCall, attempt: int) -> Result | Failure:
+        """One attempt of one block. A ``Failure`` (or an exception) fails the attempt; the
+        runtime retries it by the block's policy."""
+
+    def finished(self, run_id: str, result: RunResult) -> None: ...
+
+
+@dataclass(frozen=True)
+class Submission:
+    run_id: str  # unique; submitting the same id twice starts one run
+    partition_key: str | None = None  # runs with the same key never overlap (None: no key)
+
+
+class Runtime(Protocol):
+    def start(self, hooks: RunHooks) -> None:
+        """Begin executing runs, the ones interrupted by an earlier process's death included."""
+
+    def stop(self) -> None: ...
+
+    def submit(self, submission: Submission) -> None:
+        """Queue a run durably: once this returns, the run happens even if this process dies."""
+
+    def wait(self, run_id: str, timeout: float) -> str | None:
+        """The run's final status (succeeded, failed, stopped), or None if still running."""
+
+    def status(self, run_ids: list[str]) -> Mapping[str, str]: ...
