@@ -380,3 +380,104 @@ class NamedTransformation(Base):
     allowed_for_strict: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Flow(Base):
+    """An automation in one environment. Its definition lives in immutable ``FlowVersion`` rows;
+    ``current_version`` is the one new runs pin. ``trigger_type`` repeats the current version's
+    trigger so that events find their flows by index."""
+
+    __tablename__ = "flows"
+    __table_args__ = (Index("ix_flows_trigger", "environment_id", "trigger_type", "enabled"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    flow_id: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    current_version: Mapped[int] = mapped_column(Integer)
+    trigger_type: Mapped[str] = mapped_column(String(64))
+    # The secret part of a catch-webhook trigger's URL (None for other triggers).
+    webhook_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class FlowVersion(Base):
+    __tablename__ = "flow_versions"
+    __table_args__ = (UniqueConstraint("flow_pk", "version", name="uq_flow_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flow_pk: Mapped[int] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class FlowRun(Base):
+    """One run of a flow version: queued, running, then succeeded, failed or stopped."""
+
+    __tablename__ = "flow_runs"
+    __table_args__ = (
+        Index("ix_flow_runs_flow", "flow_pk", "id"),
+        Index("ix_flow_runs_env", "environment_id", "id"),
+        Index("ix_flow_runs_finished", "finished_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(40), unique=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    flow_pk: Mapped[int] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    trigger_type: Mapped[str] = mapped_column(String(64))
+    trigger_payload: Mapped[dict] = mapped_column(JSON)
+    partition_key: Mapped[str | None] = mapped_column(String(64))
+    # A re-run from a failed block reuses the outputs of the run it repeats up to that block.
+    rerun_of: Mapped[str | None] = mapped_column(String(40))
+    resume_from: Mapped[str | None] = mapped_column(String(64))
+    parent_run_id: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class FlowRunStep(Base):
+    """One attempt of one block in a run (per loop iteration): what it was given, what it gave
+    back or why it failed, and how long it took."""
+
+    __tablename__ = "flow_run_steps"
+    __table_args__ = (UniqueConstraint("run_pk", "block", "iteration", "attempt", name="uq_flow_run_step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("flow_runs.id", ondelete="CASCADE"), index=True)
+    block: Mapped[str] = mapped_column(String(64))
+    block_type: Mapped[str] = mapped_column(String(64))
+    iteration: Mapped[str] = mapped_column(String(200), default="")  # "2" or "2.0" inside loops
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # running, succeeded, failed
+    input: Mapped[dict | None] = mapped_column(JSON)
+    output: Mapped[dict | list | str | int | float | bool | None] = mapped_column(JSON)
+    port: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+
+
+class FlowVariable(Base):
+    """An environment variable or secret that flows read as ``env.<name>``. Secrets are never
+    shown again once set, and are masked in run logs."""
+
+    __tablename__ = "flow_variables"
+    __table_args__ = (UniqueConstraint("environment_id", "name", name="uq_flow_variable"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    value: Mapped[str] = mapped_column(Text)
+    secret: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]
