@@ -1,4 +1,4 @@
-"""The ``medialoom`` command: serve | worker | migrate | env | notifications (the only entry point)."""
+"""The ``medialoom`` command: serve | worker | migrate | env | notifications | flows (the only entry point)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from medialoom.cli_flows import flows_app
 from medialoom.config import Settings
 
 app = typer.Typer(help="medialoom: a self-hosted media platform that speaks the Cloudinary APIs.",
@@ -18,6 +19,7 @@ app.add_typer(env_app, name="env")
 notifications_app = typer.Typer(help="Read the notification delivery log and send deliveries again.",
                                 no_args_is_help=True)
 app.add_typer(notifications_app, name="notifications")
+app.add_typer(flows_app, name="flows")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Directory for the database and blobs.")]
 

@@ -59,7 +59,8 @@ class Failure:
     """A block that failed for good (its retries spent): the message is the run's error."""
 
     message: str
-    kind: str = "error"  # error | timeout | expression
+    kind: str = "error"  # error | timeout | expression | invalid
+    retryable: bool = True  # False: another attempt would fail the same way (a bad expression)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class BlockCall:
     params: dict[str, Any]  # as written in the flow: the executor resolves templates
     context: dict[str, Any]  # trigger, steps, item, index, vars, env: plain JSON values
     iteration: tuple[int, ...]  # item indexes of the loops around it, outermost first
+    timeout_seconds: float = 300.0
 
 
 class Executor(Protocol):
@@ -142,7 +144,8 @@ class Interpreter:
     def _run_block(self, name: str, current: _Pass) -> None:
         current.done.add(name)
         node = self.flow.blocks[name]
-        call = BlockCall(name, node.type, node.params, self._context(current), current.iteration)
+        call = BlockCall(name, node.type, node.params, self._context(current), current.iteration,
+                         node.timeout_seconds)
         result = self.executor.run_block(call)
         if isinstance(result, Failure):
             self._steps[name] = {"output": None, "error": {"message": result.message, "kind": result.kind}}

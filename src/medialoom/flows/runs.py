@@ -1,0 +1,189 @@
+"""What the runtime calls back into (``RunHooks``): load a run, execute one attempt of one
+block, record how the run ended. Every attempt leaves a ``flow_run_steps`` row with the block's
+resolved parameters (secrets masked), its output or error, and its duration.
+
+Executing an attempt: the block's parameters are resolved (``{{ }}`` templates, flows.expressions)
+and validated by its Params model; both failures are the flow's, named by parameter, and are
+not retried. Then the block runs with a ``StepContext``; a BlockError or any other exception
+fails the attempt, which the runtime retries by the block's policy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select, update
+
+from medialoom.db.models import FlowRun, FlowRunStep, FlowVariable, FlowVersion
+from medialoom.db.session import Database, utcnow
+from medialoom.flows import expressions
+from medialoom.flows.blocks.base import BlockError, BlockType
+from medialoom.flows.definition import FlowDocument
+from medialoom.flows.interpreter import (
+    BlockCall,
+    Failure,
+    Loop,
+    Outcome,
+    Result,
+    RunResult,
+    SetVariables,
+    Sleep,
+    Stop,
+)
+from medialoom.flows.runtime.base import RunSpec
+from medialoom.net.addresses import AllowList
+
+log = logging.getLogger("medialoom.flows")
+
+MASK = "********"
+
+
+@dataclass
+class StepContext:
+    """The ``BlockContext`` a block runs with."""
+
+    run_id: str
+    block: str
+    attempt: int
+    idempotency_key: str
+    expressions: Mapping[str, Any]
+    deadline: float
+    outbound_allow: AllowList
+
+
+class RunHooks:
+    def __init__(self, db: Database, blocks: Mapping[str, BlockType], outbound_allow: AllowList) -> None:
+        self.db = db
+        self.blocks = blocks
+        self.outbound_allow = outbound_allow
+        self._secrets: dict[str, list[str]] = {}  # run id -> secret values to mask in its log
+
+    def load(self, run_id: str) -> RunSpec:
+        with self.db.write() as session:
+            run = session.scalar(select(FlowRun).where(FlowRun.run_id == run_id))
+            if run is None:
+                raise LookupError(f"run {run_id} is not in the database")
+            document = session.scalar(select(FlowVersion.document).where(FlowVersion.flow_pk == run.flow_pk,
+                                                                         FlowVersion.version == run.version))
+            variables = session.execute(select(FlowVariable.name, FlowVariable.value, FlowVariable.secret)
+                                        .where(FlowVariable.environment_id == run.environment_id)).all()
+            if run.status == "queued":
+                run.status, run.started_at = "running", utcnow()
+            payload = run.trigger_payload
+        self._secrets[run_id] = [value for _, value, secret in variables if secret and value]
+        return RunSpec(FlowDocument.model_validate(document), payload,
+                       {name: value for name, value, _ in variables})
+
+    def execute(self, run_id: str, call: BlockCall, attempt: int) -> Result | Failure:
+        block_type = self.blocks.get(call.type)
+        started, clock = utcnow(), time.perf_counter()
+        iteration = ".".join(str(index) for index in call.iteration)
+        step_id = self._begin_step(run_id, call, iteration, attempt, started)
+        resolved: Any = None
+        try:
+            if block_type is None:
+                raise _Final(f"block type {call.type!r} is not installed", "invalid")
+            try:
+                resolved = expressions.resolve(call.params, call.context, path=f"{call.block}.params")
+                params = block_type.Params.model_validate(resolved)
+            except expressions.ExpressionError as error:
+                raise _Final(str(error), "expression") from None
+            except ValidationError as error:
+                raise _Final(f"invalid parameters of {call.block!r}: {_validation(error)}", "invalid") from None
+            context = StepContext(run_id, call.block, attempt, f"{run_id}:{call.block}:{iteration}", call.context,
+                                  time.monotonic() + call.timeout_seconds, self.outbound_allow)
+            result: Result | Failure = block_type.run(context, params)
+        except _Final as final:
+            result = Failure(final.message, final.kind, retryable=False)
+        except BlockError as error:
+            result = Failure(str(error))
+        except Exception as error:  # a block's bug must fail its attempt, not the engine
+            log.exception("block %s (%s) of run %s raised", call.block, call.type, run_id)
+            result = Failure(f"{type(error).__name__}: {error}")
+        self._end_step(run_id, step_id, resolved, result, (time.perf_counter() - clock) * 1000)
+        return result
+
+    def finished(self, run_id: str, result: RunResult) -> None:
+        with self.db.write() as session:
+            session.execute(update(FlowRun).where(FlowRun.run_id == run_id).values(
+                status=result.status, error=result.error or None, finished_at=utcnow(),
+                result=_plain({"steps": result.steps, "variables": result.variables})))
+        self._secrets.pop(run_id, None)
+
+    # -- the run log ------------------------------------------------------------------------
+
+    def _begin_step(self, run_id: str, call: BlockCall, iteration: str, attempt: int, started) -> int:  # noqa: ANN001
+        with self.db.write() as session:
+            run_pk = session.scalar(select(FlowRun.id).where(FlowRun.run_id == run_id))
+            existing = session.scalar(select(FlowRunStep).where(
+                FlowRunStep.run_pk == run_pk, FlowRunStep.block == call.block, FlowRunStep.iteration == iteration,
+                FlowRunStep.attempt == attempt))
+            if existing is not None:  # the attempt is being replayed after a crash: start it afresh
+                existing.status, existing.started_at, existing.finished_at = "running", started, None
+                existing.output = existing.error = existing.port = None
+                return existing.id
+            step = FlowRunStep(run_pk=run_pk, block=call.block, block_type=call.type, iteration=iteration,
+                               attempt=attempt, status="running", started_at=started)
+            session.add(step)
+            session.flush()
+            return step.id
+
+    def _end_step(self, run_id: str, step_id: int, resolved: Any, result: Result | Failure,
+                  duration_ms: float) -> None:
+        values: dict[str, Any] = {"input": self._masked(run_id, resolved) if isinstance(resolved, dict) else None,
+                                  "finished_at": utcnow(), "duration_ms": round(duration_ms, 3)}
+        if isinstance(result, Failure):
+            values.update(status="failed", error=result.message)
+        else:
+            port, output = _port_and_output(result)
+            values.update(status="succeeded", port=port, output=self._masked(run_id, output))
+        with self.db.write() as session:
+            session.execute(update(FlowRunStep).where(FlowRunStep.id == step_id).values(**values))
+
+    def _masked(self, run_id: str, value: Any) -> Any:
+        value = _plain(value)
+        secrets = self._secrets.get(run_id) or []
+        if not secrets:
+            return value
+        text = json.dumps(value)
+        for secret in secrets:
+            text = text.replace(json.dumps(secret)[1:-1], MASK)
+        return json.loads(text)
+
+
+class _Final(Exception):
+    """A failure that another attempt would repeat (a bad expression, invalid parameters)."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.message, self.kind = message, kind
+
+
+def _port_and_output(result: Result) -> tuple[str | None, Any]:
+    if isinstance(result, Outcome):
+        return result.port, result.output
+    if isinstance(result, Loop):
+        return "item", {"items": len(result.items)}
+    if isinstance(result, Sleep):
+        return "ok", {"sleep_seconds": result.seconds, **(result.output or {})}
+    if isinstance(result, Stop):
+        return None, {"stopped": True, "failed": result.failed, "message": result.message}
+    if isinstance(result, SetVariables):
+        return "ok", result.values
+    return None, None
+
+
+def _validation(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(part) for part in item['loc']) or '(params)'}: {item['msg']}"
+                     for item in error.errors())
+
+
+def _plain(value: Any) -> Any:
+    """JSON values only (what a block returns is stored and shown as JSON)."""
+    return json.loads(json.dumps(value, default=str))

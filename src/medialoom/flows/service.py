@@ -1,0 +1,236 @@
+"""Flows of one environment: definitions with immutable versions, enabling, and their runs.
+
+Saving validates the document against the block catalogue and the trigger types and stores a
+new version; a run pins the version current when it started. Starting a run writes it as
+``queued`` and hands it to the runtime, which runs it durably (flows/runtime); a run whose
+hand-over was lost with its process is handed over again by ``submit_queued``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from medialoom.assets.serialize import iso
+from medialoom.auth.environments import EnvironmentInfo
+from medialoom.db.models import Flow, FlowRun, FlowRunStep, FlowVersion
+from medialoom.db.session import Database, utcnow
+from medialoom.errors import BadRequest, NotFound
+from medialoom.flows.blocks.base import BlockType
+from medialoom.flows.definition import FlowDocument, FlowInvalid, parse
+from medialoom.flows.runtime.base import Runtime, Submission
+from medialoom.flows.triggers import TRIGGERS, InputParams, check_inputs
+
+MAX_FLOWS = 1000
+MAX_DOCUMENT_BYTES = 1 << 20
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return iso(value) if value else None
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class Flows:
+    def __init__(self, db: Database, blocks: Mapping[str, BlockType], runtime: Runtime) -> None:
+        self.db = db
+        self.blocks = blocks
+        self.runtime = runtime
+
+    # -- definitions ------------------------------------------------------------------------
+
+    def validate(self, document: object) -> FlowDocument:
+        if not isinstance(document, dict):
+            raise BadRequest("A flow is a JSON object")
+        try:
+            return parse(document, self.blocks, TRIGGERS)
+        except FlowInvalid as invalid:
+            raise BadRequest(f"Invalid flow: {invalid}") from None
+
+    def create(self, env: EnvironmentInfo, document: object, *, enabled: bool = False, note: str = "") -> dict:
+        flow = self.validate(document)
+        now = utcnow()
+        with self.db.write() as session:
+            count = session.scalar(select(func.count()).select_from(Flow).where(Flow.environment_id == env.id))
+            if count >= MAX_FLOWS:
+                raise BadRequest(f"Too many flows (at most {MAX_FLOWS})")
+            row = Flow(environment_id=env.id, flow_id=new_id("flw"), name=flow.name, enabled=enabled,
+                       current_version=1, trigger_type=flow.trigger.type, created_at=now, updated_at=now)
+            session.add(row)
+            session.flush()
+            session.add(FlowVersion(flow_pk=row.id, version=1, document=flow.model_dump(by_alias=True, mode="json"),
+                                    note=note, created_at=now))
+            return self._describe(row, flow)
+
+    def update(self, env: EnvironmentInfo, flow_id: str, document: object, *, note: str = "") -> dict:
+        """A new version; runs already started keep theirs."""
+        flow = self.validate(document)
+        with self.db.write() as session:
+            row = self._find(session, env, flow_id)
+            row.current_version += 1
+            row.name, row.trigger_type, row.updated_at = flow.name, flow.trigger.type, utcnow()
+            session.add(FlowVersion(flow_pk=row.id, version=row.current_version,
+                                    document=flow.model_dump(by_alias=True, mode="json"), note=note,
+                                    created_at=row.updated_at))
+            return self._describe(row, flow)
+
+    def set_enabled(self, env: EnvironmentInfo, flow_id: str, enabled: bool) -> dict:
+        with self.db.write() as session:
+            row = self._find(session, env, flow_id)
+            row.enabled, row.updated_at = enabled, utcnow()
+            return self._describe(row, self._document(session, row, row.current_version))
+
+    def get(self, env: EnvironmentInfo, flow_id: str, version: int | None = None) -> dict:
+        with self.db.read() as session:
+            row = self._find(session, env, flow_id)
+            return self._describe(row, self._document(session, row, version or row.current_version), version)
+
+    def list(self, env: EnvironmentInfo) -> dict:
+        with self.db.read() as session:
+            rows = session.scalars(select(Flow).where(Flow.environment_id == env.id).order_by(Flow.id)).all()
+            return {"flows": [self._summary(row) for row in rows]}
+
+    def versions(self, env: EnvironmentInfo, flow_id: str) -> dict:
+        with self.db.read() as session:
+            row = self._find(session, env, flow_id)
+            versions = session.scalars(select(FlowVersion).where(FlowVersion.flow_pk == row.id)
+                                       .order_by(FlowVersion.version.desc())).all()
+            return {"flow_id": flow_id, "versions": [
+                {"version": v.version, "note": v.note, "created_at": _stamp(v.created_at)} for v in versions]}
+
+    def delete(self, env: EnvironmentInfo, flow_id: str) -> dict:
+        with self.db.write() as session:
+            row = self._find(session, env, flow_id)
+            session.delete(row)
+        return {"message": "deleted"}
+
+    def duplicate(self, env: EnvironmentInfo, flow_id: str, name: str | None = None) -> dict:
+        document = self.get(env, flow_id)["document"]
+        document["name"] = name or f"{document['name']} (copy)"
+        return self.create(env, document)
+
+    @staticmethod
+    def _find(session, env: EnvironmentInfo, flow_id: str) -> Flow:  # noqa: ANN001
+        row = session.scalar(select(Flow).where(Flow.environment_id == env.id, Flow.flow_id == flow_id))
+        if row is None:
+            raise NotFound(f"Flow {flow_id} not found")
+        return row
+
+    @staticmethod
+    def _document(session, row: Flow, version: int) -> FlowDocument:  # noqa: ANN001
+        stored = session.scalar(select(FlowVersion.document).where(FlowVersion.flow_pk == row.id,
+                                                                   FlowVersion.version == version))
+        if stored is None:
+            raise NotFound(f"Flow {row.flow_id} has no version {version}")
+        return FlowDocument.model_validate(stored)
+
+    @staticmethod
+    def _summary(row: Flow) -> dict[str, Any]:
+        return {"flow_id": row.flow_id, "name": row.name, "enabled": row.enabled, "version": row.current_version,
+                "trigger_type": row.trigger_type, "created_at": _stamp(row.created_at),
+                "updated_at": _stamp(row.updated_at)}
+
+    def _describe(self, row: Flow, flow: FlowDocument, version: int | None = None) -> dict[str, Any]:
+        return {**self._summary(row), "document_version": version or row.current_version,
+                "document": flow.model_dump(by_alias=True, mode="json")}
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def run(self, env: EnvironmentInfo, flow_id: str, inputs: object = None) -> dict:
+        """A manual run of the current version with the trigger's declared inputs."""
+        if inputs is not None and not isinstance(inputs, dict):
+            raise BadRequest("inputs must be a JSON object")
+        with self.db.read() as session:
+            row = self._find(session, env, flow_id)
+            flow = self._document(session, row, row.current_version)
+        if flow.trigger.type not in ("manual", "flow_call"):
+            raise BadRequest(f"Flow {flow_id} starts on {flow.trigger.type}, not by hand")
+        specs = InputParams.model_validate(flow.trigger.params).parameters
+        try:
+            checked = check_inputs(specs, inputs or {})
+        except ValueError as error:
+            raise BadRequest(f"Invalid inputs: {error}") from None
+        run_id = self.enqueue(env, row.id, row.current_version, flow.trigger.type, {"inputs": checked})
+        return self.run_detail(env, run_id)
+
+    def enqueue(self, env: EnvironmentInfo, flow_pk: int, version: int, trigger_type: str, payload: dict,
+                *, partition_key: str | None = None, session=None) -> str:  # noqa: ANN001
+        """Write a queued run; in ``session`` (then the caller commits and calls submit), or in
+        a transaction of its own followed by the hand-over to the runtime."""
+        run = FlowRun(run_id=new_id("run"), environment_id=env.id, flow_pk=flow_pk, version=version,
+                      status="queued", trigger_type=trigger_type, trigger_payload=payload,
+                      partition_key=partition_key, created_at=utcnow())
+        if session is not None:
+            session.add(run)
+            return run.run_id
+        with self.db.write() as own:
+            own.add(run)
+        self.runtime.submit(Submission(run.run_id, partition_key))
+        return run.run_id
+
+    def submit_queued(self, older_than: timedelta = timedelta(seconds=0)) -> int:
+        """Hand queued runs to the runtime again (it starts each run id once)."""
+        with self.db.read() as session:
+            queued = session.execute(select(FlowRun.run_id, FlowRun.partition_key).where(
+                FlowRun.status == "queued", FlowRun.created_at <= utcnow() - older_than)).all()
+        for run_id, key in queued:
+            self.runtime.submit(Submission(run_id, key))
+        return len(queued)
+
+    def runs(self, env: EnvironmentInfo, *, flow_id: str | None = None, status: str | None = None,
+             limit: int = 50, before: int | None = None) -> dict:
+        limit = max(1, min(int(limit), 500))
+        with self.db.read() as session:
+            query = (select(FlowRun, Flow.flow_id).join(Flow, Flow.id == FlowRun.flow_pk)
+                     .where(FlowRun.environment_id == env.id))
+            if flow_id:
+                query = query.where(Flow.flow_id == flow_id)
+            if status:
+                query = query.where(FlowRun.status == status)
+            if before:
+                query = query.where(FlowRun.id < before)
+            rows = session.execute(query.order_by(FlowRun.id.desc()).limit(limit)).all()
+            return {"runs": [_run(run, owner) for run, owner in rows],
+                    "next_before": rows[-1][0].id if len(rows) == limit else None}
+
+    def run_detail(self, env: EnvironmentInfo, run_id: str) -> dict:
+        with self.db.read() as session:
+            found = session.execute(select(FlowRun, Flow.flow_id).join(Flow, Flow.id == FlowRun.flow_pk).where(
+                FlowRun.environment_id == env.id, FlowRun.run_id == run_id)).first()
+            if found is None:
+                raise NotFound(f"Run {run_id} not found")
+            run, owner = found
+            steps = session.scalars(select(FlowRunStep).where(FlowRunStep.run_pk == run.id)
+                                    .order_by(FlowRunStep.id)).all()
+            return {**_run(run, owner), "trigger": run.trigger_payload, "result": run.result,
+                    "steps": [_step(step) for step in steps]}
+
+    def prune(self, older_than: timedelta) -> int:
+        """Forget finished runs (and their steps) that ended before the retention window."""
+        with self.db.write() as session:
+            result = session.execute(delete(FlowRun).where(FlowRun.finished_at.is_not(None),
+                                                           FlowRun.finished_at < utcnow() - older_than))
+            return result.rowcount or 0
+
+    def mark_started(self, run_id: str) -> None:
+        with self.db.write() as session:
+            session.execute(update(FlowRun).where(FlowRun.run_id == run_id, FlowRun.status == "queued")
+                            .values(status="running", started_at=utcnow()))
+
+
+def _run(run: FlowRun, flow_id: str) -> dict[str, Any]:
+    return {"run_id": run.run_id, "id": run.id, "flow_id": flow_id, "version": run.version, "status": run.status,
+            "trigger_type": run.trigger_type, "error": run.error, "created_at": _stamp(run.created_at),
+            "started_at": _stamp(run.started_at), "finished_at": _stamp(run.finished_at)}
+
+
+def _step(step: FlowRunStep) -> dict[str, Any]:
+    return {"block": step.block, "type": step.block_type, "iteration": step.iteration, "attempt": step.attempt,
+            "status": step.status, "input": step.input, "output": step.output, "port": step.port,
+            "error": step.error, "started_at": _stamp(step.started_at), "duration_ms": step.duration_ms}
