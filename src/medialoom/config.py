@@ -84,6 +84,28 @@ class Settings(BaseSettings):
     # timeouts, at least a minute. It must outlast an attempt, or a slow send goes out twice.
     notification_lease_seconds: float = 0.0
 
+    # Flows. This process executes flow runs when true (serve and every worker may).
+    flows: bool = True
+    # Where the flow runtime (DBOS) keeps its checkpoints: by default a SQLite file next to
+    # the database (its own file, so that runs do not queue behind the API's writes), or the
+    # PostgreSQL database itself when MEDIALOOM_DATABASE_URL points at one.
+    flow_runtime_database_url: str = ""
+    # Who this process is to the runtime: a process that starts again under the same id resumes
+    # the runs it was executing. Give every live process its own.
+    flow_executor_id: str = "local"
+    # Runs executed at the same time by one process.
+    flow_concurrency: int = 16
+    # Finished runs and their logs are kept this many days.
+    flow_run_retention_days: int = 30
+
+    @property
+    def effective_flow_runtime_database_url(self) -> str:
+        if self.flow_runtime_database_url:
+            return self.flow_runtime_database_url
+        if self.database_url and not self.database_url.startswith("sqlite"):
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'runtime.sqlite').resolve()}"
+
     @property
     def effective_notification_lease_seconds(self) -> float:
         if not self.notification_lease_seconds:

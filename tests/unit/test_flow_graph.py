@@ -169,7 +169,7 @@ def test_stop_ends_the_run_and_variables_and_delays_are_carried_out():
          {"from": "wait", "port": "ok", "to": "use"}, {"from": "use", "port": "ok", "to": "stop"},
          {"from": "trigger", "to": "never"}])
     result, recorder = run(document, {})
-    assert result.status == "stopped" and result.error == "enough"
+    assert result.status == "succeeded" and result.error == "enough"
     assert recorder.slept == [5]
     assert result.steps["use"] == {"value": "2/eu"}
     assert "never" not in [name for name, _, _ in recorder.calls]  # the run stopped before the sibling

@@ -26,13 +26,14 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from medialoom.db.models import (
     Environment,
@@ -68,6 +69,13 @@ class _Claimed:
     payload: dict
     api_secret: str
     algorithm: str
+
+
+class Subscriber(Protocol):
+    """Another consumer of the outbox (the flow engine): ``take`` runs in the fan-out's
+    transaction and may return what to do once it has committed."""
+
+    def take(self, session: Session, events: list[OutboxEvent]) -> Callable[[], None] | None: ...
 
 
 class _Statements:
@@ -106,8 +114,9 @@ class _Statements:
 class Dispatcher:
     def __init__(self, db: Database, sender: Sender, schedule: RetrySchedule, *, lease_seconds: float = 60.0,
                  batch: int = 200, senders: int = 16, poll_seconds: float = 0.25, clock: Clock = _now,
-                 jitter: Callable[[], float] = random.random) -> None:
+                 jitter: Callable[[], float] = random.random, subscribers: Sequence[Subscriber] = ()) -> None:
         self.db = db
+        self.subscribers = list(subscribers)
         self.sender = sender
         self.schedule = schedule
         self.lease = timedelta(seconds=lease_seconds)
@@ -175,8 +184,12 @@ class Dispatcher:
                                  "created_at": now})
             if rows:
                 session.execute(insert(NotificationDelivery), rows)
+            after_commit = [then for subscriber in self.subscribers
+                            if (then := subscriber.take(session, list(events))) is not None]
             session.execute(update(OutboxEvent).where(OutboxEvent.id.in_([e.id for e in events]))
                             .values(dispatched_at=now))
+        for then in after_commit:
+            then()
         return len(events)
 
     # -- step 2: send -----------------------------------------------------------------------------

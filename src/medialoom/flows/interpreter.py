@@ -83,7 +83,7 @@ class Executor(Protocol):
 
 @dataclass
 class RunResult:
-    status: str  # succeeded | failed | stopped
+    status: str  # succeeded | failed
     error: str = ""
     steps: dict[str, Any] = field(default_factory=dict)  # block -> last output
     variables: dict[str, Any] = field(default_factory=dict)
@@ -124,7 +124,8 @@ class Interpreter:
         except RunFailed as failed:
             return self._result("failed", str(failed))
         except RunStopped as stopped:
-            status = "failed" if stopped.stop.failed else "stopped"
+            # A stop block ends the run as it says: succeeded, or failed with its message.
+            status = "failed" if stopped.stop.failed else "succeeded"
             return self._result(status, stopped.stop.message)
         return self._result("succeeded")
 

@@ -98,11 +98,14 @@ class RunHooks:
                 raise _Final(f"invalid parameters of {call.block!r}: {_validation(error)}", "invalid") from None
             context = StepContext(run_id, call.block, attempt, f"{run_id}:{call.block}:{iteration}", call.context,
                                   time.monotonic() + call.timeout_seconds, self.outbound_allow)
-            result: Result | Failure = block_type.run(context, params)
+            try:
+                result: Result | Failure = block_type.run(context, params)
+            except expressions.ExpressionError as error:  # a condition's own expression
+                raise _Final(str(error), "expression") from None
         except _Final as final:
             result = Failure(final.message, final.kind, retryable=False)
         except BlockError as error:
-            result = Failure(str(error))
+            result = Failure(str(error), retryable=error.retryable)
         except Exception as error:  # a block's bug must fail its attempt, not the engine
             log.exception("block %s (%s) of run %s raised", call.block, call.type, run_id)
             result = Failure(f"{type(error).__name__}: {error}")
@@ -111,9 +114,11 @@ class RunHooks:
 
     def finished(self, run_id: str, result: RunResult) -> None:
         with self.db.write() as session:
+            failed = result.status == "failed"
             session.execute(update(FlowRun).where(FlowRun.run_id == run_id).values(
-                status=result.status, error=result.error or None, finished_at=utcnow(),
-                result=_plain({"steps": result.steps, "variables": result.variables})))
+                status=result.status, error=result.error if failed else None, finished_at=utcnow(),
+                result=_plain({"steps": result.steps, "variables": result.variables,
+                               "message": None if failed else result.error or None})))
         self._secrets.pop(run_id, None)
 
     # -- the run log ------------------------------------------------------------------------

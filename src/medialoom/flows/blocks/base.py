@@ -20,10 +20,16 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from medialoom.flows.interpreter import Result
+from medialoom.net.addresses import AllowList
 
 
 class BlockError(Exception):
-    """A block's own, explained failure (the message is what the run log shows)."""
+    """A block's own, explained failure (the message is what the run log shows).
+    ``retryable=False`` when another attempt would fail the same way (a refused address)."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class AssetOperations(Protocol):
@@ -40,6 +46,7 @@ class BlockContext(Protocol):
     idempotency_key: str
     expressions: Mapping[str, Any]  # trigger, steps, item, index, vars, env (plain values)
     deadline: float  # time.monotonic() by which the block must have finished
+    outbound_allow: AllowList  # private addresses HTTP blocks may reach nonetheless (the guard's)
 
     @property
     def assets(self) -> AssetOperations: ...

@@ -1,0 +1,69 @@
+"""Asset events start flows. The notification dispatcher hands each batch of outbox events to
+``FlowStarter.take`` inside its fan-out transaction, so the runs an event starts are written
+together with the event being marked dispatched: an event starts its runs exactly once, even
+when the process dies right after. The runs are handed to the runtime once that commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from medialoom.db.models import Flow, FlowRun, FlowVersion, OutboxEvent
+from medialoom.db.session import utcnow
+from medialoom.flows.definition import FlowDocument
+from medialoom.flows.runtime.base import Runtime, Submission
+from medialoom.flows.service import new_id
+from medialoom.flows.triggers import TRIGGERS, per_asset, partition_key, triggers_for
+
+log = logging.getLogger("medialoom.flows")
+
+
+class FlowStarter:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def take(self, session, events: list[OutboxEvent]) -> Callable[[], None] | None:  # noqa: ANN001
+        """Queue the runs ``events`` start, in ``session``; returns what hands them to the
+        runtime after the commit (None when nothing started)."""
+        wanted = {trigger.name for event in events for trigger in triggers_for(event.notification_type)}
+        if not wanted:
+            return None
+        flows = session.execute(
+            select(Flow, FlowVersion.document).join(FlowVersion, (FlowVersion.flow_pk == Flow.id)
+                                                    & (FlowVersion.version == Flow.current_version))
+            .where(Flow.enabled.is_(True), Flow.trigger_type.in_(wanted),
+                   Flow.environment_id.in_({event.environment_id for event in events}))).all()
+        if not flows:
+            return None
+        submissions = []
+        now = utcnow()
+        for event in events:
+            for flow, document in flows:
+                if flow.environment_id != event.environment_id:
+                    continue
+                trigger = TRIGGERS[flow.trigger_type]
+                if event.notification_type not in trigger.events:
+                    continue
+                params = trigger.Params.model_validate(FlowDocument.model_validate(document).trigger.params)
+                for payload in per_asset(event.payload):
+                    if not trigger.matches(params, payload):
+                        continue
+                    run = FlowRun(run_id=new_id("run"), environment_id=flow.environment_id, flow_pk=flow.id,
+                                  version=flow.current_version, status="queued", trigger_type=flow.trigger_type,
+                                  trigger_payload={**payload, "event_id": event.event_id},
+                                  partition_key=partition_key(payload), created_at=now)
+                    session.add(run)
+                    submissions.append(Submission(run.run_id, run.partition_key))
+        if not submissions:
+            return None
+        return lambda: self._submit(submissions)
+
+    def _submit(self, submissions: list[Submission]) -> None:
+        for submission in submissions:
+            try:
+                self.runtime.submit(submission)
+            except Exception:  # the run stays queued; Flows.submit_queued hands it over later
+                log.exception("could not hand run %s to the runtime", submission.run_id)
