@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,7 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.routing import Route
 
-from medialoom.api import admin, folders, metadata, resources, transformations, triggers, upload
+from medialoom.api import admin, flows, folders, metadata, resources, transformations, triggers, upload
 from medialoom.api.admin import rate_limit_headers
 from medialoom.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from medialoom.api.responses import CloudinaryJSON, error_response
@@ -46,10 +47,15 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         if app.state.services is None:
             app.state.services = build_services(settings)
             on_start(app.state.services)
+        engine = app.state.services.flow_engine
+        if settings.flows:
+            # DBOS refuses to start on a thread with a running event loop.
+            await asyncio.to_thread(engine.start)
         if settings.notifications:
             app.state.services.dispatcher.start()
         yield
         app.state.services.dispatcher.stop()
+        await asyncio.to_thread(engine.stop)
         if owned:
             app.state.services.close()
 
@@ -63,6 +69,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(metadata.router)
     app.include_router(transformations.router)
     app.include_router(triggers.router)
+    app.include_router(flows.router)
     app.include_router(upload.router)
     # Delivery is most of the traffic: DeliveryFirst (below) hands its GETs over before the
     # API's middleware and routes; this last route catches the rest of its paths (other

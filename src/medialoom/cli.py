@@ -64,15 +64,27 @@ def serve(
     os.environ["MEDIALOOM_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["MEDIALOOM_HOST"] = host
     os.environ["MEDIALOOM_PORT"] = str(port)
-    uvicorn.run("medialoom.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    engine_host = None
+    if workers > 1 and settings.flows:
+        # One flow runtime per executor id: this supervising process runs flows, its web
+        # workers only queue them (this process picks their runs up within seconds).
+        os.environ["MEDIALOOM_FLOWS"] = "false"
+        engine_host = build_services(settings, run_migrations=False)
+        engine_host.flow_engine.start()
+    try:
+        uvicorn.run("medialoom.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    finally:
+        if engine_host is not None:
+            engine_host.close()
 
 
 @app.command()
 def worker(data_dir: DataDir = None) -> None:
-    """Deliver notifications without serving HTTP. Run as many as you like next to `serve`
-    (with MEDIALOOM_NOTIFICATIONS=false there to leave the sending to workers); they share the
-    work through leases, and a killed worker's deliveries are taken over when its leases end."""
+    """Deliver notifications and run flows without serving HTTP. Run as many as you like next to
+    `serve` (with MEDIALOOM_NOTIFICATIONS=false and MEDIALOOM_FLOWS=false there to leave the work
+    to workers; give each worker its own MEDIALOOM_FLOW_EXECUTOR_ID). Notifications are shared
+    through leases; a killed worker's flow runs resume when a worker with its id starts again."""
     import signal
     import threading
 
@@ -83,8 +95,12 @@ def worker(data_dir: DataDir = None) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    services.dispatcher.start()
-    typer.echo(f"Worker delivering notifications (data in {settings.data_dir.resolve()})", err=True)
+    if settings.flows:
+        services.flow_engine.start()
+    if settings.notifications:
+        services.dispatcher.start()
+    typer.echo(f"Worker delivering notifications and running flows (data in {settings.data_dir.resolve()})",
+               err=True)
     stopping.wait()
     services.close()
 

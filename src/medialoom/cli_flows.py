@@ -163,7 +163,10 @@ def run(
 
 def _step_line(step: dict) -> str:
     where = f"[{step['iteration']}]" if step["iteration"] else ""
-    outcome = f"-> {step['port']}" if step["status"] == "succeeded" else f"failed: {step['error']}"
+    if step["status"] != "succeeded":
+        outcome = f"failed: {step['error']}"
+    else:
+        outcome = f"-> {step['port']}" if step["port"] else "(ends the run)"
     attempt = f" (attempt {step['attempt']})" if step["attempt"] > 1 else ""
     return f"  {step['block']}{where}{attempt} {outcome} ({step['duration_ms'] or 0:.0f} ms)"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 from medialoom.assets.bulk import Bulk
 from medialoom.assets.catalog import Catalog
@@ -31,6 +32,12 @@ from medialoom.events.dispatcher import Dispatcher
 from medialoom.events.endpoints import Endpoints
 from medialoom.events.retry import DEFAULT_SCHEDULE, RetrySchedule
 from medialoom.events.sender import Sender
+from medialoom.flows.catalog import load_blocks
+from medialoom.flows.engine import FlowEngine
+from medialoom.flows.runs import RunHooks
+from medialoom.flows.runtime.dbos import DbosRuntime
+from medialoom.flows.service import Flows
+from medialoom.flows.starter import FlowStarter
 from medialoom.metadata.service import Metadata
 from medialoom.net.addresses import AllowList
 from medialoom.search.service import Search
@@ -62,6 +69,8 @@ class Services:
     eager: Eager
     dispatcher: Dispatcher
     endpoints: Endpoints
+    flows: Flows
+    flow_engine: FlowEngine
 
     @property
     def base_url(self) -> str:
@@ -75,6 +84,7 @@ class Services:
 
     def close(self) -> None:
         self.dispatcher.stop()
+        self.flow_engine.stop()
         self.eager.close()
         self.dispatcher.sender.close()
         self.db.dispose()
@@ -97,6 +107,11 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
     named = NamedTransformations(db)
     producer = Producer(db, blobs, derivations, named)
     allow = AllowList.parse(settings.outbound_allow_list)
+    blocks = load_blocks()
+    runtime = DbosRuntime(settings.effective_flow_runtime_database_url, executor_id=settings.flow_executor_id,
+                          worker_concurrency=settings.flow_concurrency)
+    flow_engine = FlowEngine(db, runtime, RunHooks(db, blocks, allow),
+                             retention=timedelta(days=settings.flow_run_retention_days))
     return Services(
         settings=settings,
         db=db,
@@ -121,8 +136,11 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         dispatcher=Dispatcher(
             db, Sender(allow, timeout=settings.notification_timeout_seconds, max_connections=settings.notification_senders),
             RetrySchedule.parse(settings.notification_retry_schedule or DEFAULT_SCHEDULE),
-            lease_seconds=settings.effective_notification_lease_seconds, senders=settings.notification_senders),
+            lease_seconds=settings.effective_notification_lease_seconds, senders=settings.notification_senders,
+            subscribers=[FlowStarter(flow_engine)]),
         endpoints=Endpoints(db, allow),
+        flows=Flows(db, blocks, flow_engine),
+        flow_engine=flow_engine,
     )
 
 

@@ -2,18 +2,18 @@
 
 Saving validates the document against the block catalogue and the trigger types and stores a
 new version; a run pins the version current when it started. Starting a run writes it as
-``queued`` and hands it to the runtime, which runs it durably (flows/runtime); a run whose
-hand-over was lost with its process is handed over again by ``submit_queued``.
+``queued`` and hands it to the engine, which runs it durably (flows/runtime); a run whose
+hand-over was lost with its process is handed over again by the engine's housekeeping.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 
 from medialoom.assets.serialize import iso
 from medialoom.auth.environments import EnvironmentInfo
@@ -22,7 +22,8 @@ from medialoom.db.session import Database, utcnow
 from medialoom.errors import BadRequest, NotFound
 from medialoom.flows.blocks.base import BlockType
 from medialoom.flows.definition import FlowDocument, FlowInvalid, parse
-from medialoom.flows.runtime.base import Runtime, Submission
+from medialoom.flows.engine import FlowEngine
+from medialoom.flows.runtime.base import Submission
 from medialoom.flows.triggers import TRIGGERS, InputParams, check_inputs
 
 MAX_FLOWS = 1000
@@ -38,10 +39,10 @@ def new_id(prefix: str) -> str:
 
 
 class Flows:
-    def __init__(self, db: Database, blocks: Mapping[str, BlockType], runtime: Runtime) -> None:
+    def __init__(self, db: Database, blocks: Mapping[str, BlockType], engine: FlowEngine) -> None:
         self.db = db
         self.blocks = blocks
-        self.runtime = runtime
+        self.engine = engine
 
     # -- definitions ------------------------------------------------------------------------
 
@@ -171,17 +172,8 @@ class Flows:
             return run.run_id
         with self.db.write() as own:
             own.add(run)
-        self.runtime.submit(Submission(run.run_id, partition_key))
+        self.engine.submit(Submission(run.run_id, partition_key))
         return run.run_id
-
-    def submit_queued(self, older_than: timedelta = timedelta(seconds=0)) -> int:
-        """Hand queued runs to the runtime again (it starts each run id once)."""
-        with self.db.read() as session:
-            queued = session.execute(select(FlowRun.run_id, FlowRun.partition_key).where(
-                FlowRun.status == "queued", FlowRun.created_at <= utcnow() - older_than)).all()
-        for run_id, key in queued:
-            self.runtime.submit(Submission(run_id, key))
-        return len(queued)
 
     def runs(self, env: EnvironmentInfo, *, flow_id: str | None = None, status: str | None = None,
              limit: int = 50, before: int | None = None) -> dict:
@@ -210,18 +202,6 @@ class Flows:
                                     .order_by(FlowRunStep.id)).all()
             return {**_run(run, owner), "trigger": run.trigger_payload, "result": run.result,
                     "steps": [_step(step) for step in steps]}
-
-    def prune(self, older_than: timedelta) -> int:
-        """Forget finished runs (and their steps) that ended before the retention window."""
-        with self.db.write() as session:
-            result = session.execute(delete(FlowRun).where(FlowRun.finished_at.is_not(None),
-                                                           FlowRun.finished_at < utcnow() - older_than))
-            return result.rowcount or 0
-
-    def mark_started(self, run_id: str) -> None:
-        with self.db.write() as session:
-            session.execute(update(FlowRun).where(FlowRun.run_id == run_id, FlowRun.status == "queued")
-                            .values(status="running", started_at=utcnow()))
 
 
 def _run(run: FlowRun, flow_id: str) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from medialoom.db.models import Flow, FlowRun, FlowVersion, OutboxEvent
 from medialoom.db.session import utcnow
 from medialoom.flows.definition import FlowDocument
-from medialoom.flows.runtime.base import Runtime, Submission
+from medialoom.flows.engine import FlowEngine
+from medialoom.flows.runtime.base import Submission
 from medialoom.flows.service import new_id
 from medialoom.flows.triggers import TRIGGERS, per_asset, partition_key, triggers_for
 
@@ -22,8 +23,8 @@ log = logging.getLogger("medialoom.flows")
 
 
 class FlowStarter:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, engine: FlowEngine) -> None:
+        self.engine = engine
 
     def take(self, session, events: list[OutboxEvent]) -> Callable[[], None] | None:  # noqa: ANN001
         """Queue the runs ``events`` start, in ``session``; returns what hands them to the
@@ -64,6 +65,6 @@ class FlowStarter:
     def _submit(self, submissions: list[Submission]) -> None:
         for submission in submissions:
             try:
-                self.runtime.submit(submission)
-            except Exception:  # the run stays queued; Flows.submit_queued hands it over later
+                self.engine.submit(submission)
+            except Exception:  # the run stays queued; the engine's housekeeping hands it over later
                 log.exception("could not hand run %s to the runtime", submission.run_id)

@@ -1,0 +1,432 @@
+"""The runtime on DBOS Transact (``dbos>=3.4,<4``): every run is one durable workflow whose steps
+are checkpointed in a system database, so a process killed mid-run resumes the run at the
+interrupted block, without running finished blocks again.
+
+One generic workflow, ``medialoom.run_flow(run_id)``:
+
+1. a step loads the run (``RunHooks.load``); its output (the pinned flow document, the trigger
+   payload, the environment) is recorded, so a replay walks the same graph with the same inputs;
+2. the pure ``Interpreter`` walks the graph with an executor that runs **one step per block
+   attempt** (``RunHooks.execute``), retries by the block's ``RetryPolicy`` with a durable
+   ``DBOS.sleep`` between attempts, and sleeps durably for ``Sleep`` directives. A replay after
+   a crash gets every recorded attempt back from the database and re-executes only the attempt
+   that was running when the process died (at-least-once for that attempt: blocks get a stable
+   idempotency key from the hooks, ``run:block:iteration``, and the same attempt number);
+3. a step reports the outcome (``RunHooks.finished``), and the workflow returns the run's status.
+
+Status mapping (``wait``/``status``): the workflow completes normally for every outcome the flow
+itself decides, and returns ``succeeded`` or ``failed`` (a stop block is one of the two). A DBOS
+``ERROR`` (the engine itself broke: the run could not be loaded or finished, a replay diverged)
+and ``MAX_RECOVERY_ATTEMPTS_EXCEEDED`` read as ``failed``; ``CANCELLED`` (``cancel``) reads as
+``stopped``. Until then a run is ``queued`` (ENQUEUED) or ``running`` (PENDING).
+
+Queues: runs with a ``partition_key`` go to a queue partitioned by it with
+``partition_concurrency=1`` (runs of one key never overlap, across every process sharing the
+system database); runs without one go to an unpartitioned queue. ``worker_concurrency`` is per
+process and per queue, so a process runs at most twice that many runs at once. DBOS starts
+queued work by polling (``polling_interval_sec``): a run waits half an interval on average
+before it starts, and consecutive runs of one key are at least one interval apart.
+
+System database: SQLite for the embedded mode, a file of its own next to the application's data
+(``sqlite:////var/lib/medialoom/runtime.sqlite``), never the application's database, to keep
+their writers apart. It runs in WAL mode with ``synchronous=NORMAL`` (``sqlite_synchronous``):
+a commit survives a killed process but not a power cut, which may lose the last few steps (their
+blocks then run again). Pass ``"FULL"`` to pay roughly 3x per step for power-cut durability.
+With the application on PostgreSQL, pass its URL: DBOS keeps its tables in a schema of their
+own (``dbos``).
+
+Deployment with several processes (one system database on PostgreSQL):
+
+* **Executor ids.** DBOS recovers, at launch, only the PENDING workflows whose ``executor_id``
+  is this process's. Give every process an id that is stable across its restarts and unique
+  among live processes (``worker-1``, ``worker-2`` ..., or the host name for one process per
+  host); never run two live processes with one id (both would resume the same runs). An
+  embedded single process can keep the default.
+* **A dead process's runs.** DBOS open source has no heartbeat takeover: the runs a process was
+  executing stay PENDING, and their partition keys stay blocked, until a process with the same
+  id starts again. When a process is known to be gone for good (our own workers heartbeat
+  table says so), a reaper in any live process calls ``runtime.recover([dead_id])``: it hands
+  those runs back to their queues, where any live process takes them (the claim is atomic, so
+  recovering twice is harmless).
+* **Application version.** Recovery and dequeuing also filter on ``app_version``: a process
+  only resumes runs started under its own version. Keep it pinned (``APP_VERSION``) and change
+  it only when this module's workflow changes in a way a replay of an older run could not
+  follow (then drain the old version before the upgrade). The interpreter must stay
+  deterministic for the same reason: a replay that asks for different steps than were recorded
+  fails the run (DBOS ``DBOSUnexpectedStepError``).
+* **Enqueue-only processes** (web) need no runtime of their own if they hand runs over through
+  a worker; a ``DbosRuntime`` always executes what it takes from its queues.
+
+What is stored: the recorded load step holds the trigger payload and the environment variables
+(secret ones included), and every attempt's output, in the system database. Protect its file or
+schema like the application's database.
+
+DBOS is a process-wide singleton (its workflow registry is global), so one ``DbosRuntime`` may
+be started per process at a time. Every DBOS import stays in this module.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
+
+from medialoom.flows.definition import FlowDocument
+from medialoom.flows.interpreter import (
+    BlockCall,
+    Failure,
+    Interpreter,
+    Loop,
+    Outcome,
+    Result,
+    RunResult,
+    SetVariables,
+    Sleep,
+    Stop,
+)
+from medialoom.flows.runtime.base import RunHooks, Submission
+
+APP_NAME = "medialoom"
+APP_VERSION = "flows-1"  # bump only with a replay-incompatible change to run_flow (see above)
+WORKFLOW_NAME = "medialoom.run_flow"
+QUEUE = "medialoom_flows"
+KEYED_QUEUE = "medialoom_flows_by_key"
+
+_ACTIVE_STATES = {"ENQUEUED": "queued", "DELAYED": "queued", "PENDING": "running"}
+_FINAL_STATES = {"CANCELLED": "stopped", "ERROR": "failed", "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "failed"}
+
+# DBOS functions are registered globally, so what they call back into is module state too.
+_lock = threading.Lock()
+_hooks: RunHooks | None = None
+_runtime: DbosRuntime | None = None
+
+
+class DbosRuntime:
+    """The ``Runtime`` port on DBOS (see the module docstring)."""
+
+    def __init__(self, system_database_url: str, *, executor_id: str = "local", app_version: str = APP_VERSION,
+                 worker_concurrency: int = 8, polling_interval_sec: float = 0.2,
+                 sqlite_synchronous: str = "NORMAL", schema: str = "dbos", pool_size: int | None = None,
+                 log_level: str = "WARNING") -> None:
+        if sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"sqlite_synchronous: {sqlite_synchronous!r}")
+        if worker_concurrency < 1:
+            raise ValueError("worker_concurrency must be at least 1")
+        self.system_database_url = system_database_url
+        self.executor_id = executor_id
+        self.app_version = app_version
+        self.worker_concurrency = worker_concurrency
+        self.polling_interval_sec = polling_interval_sec
+        self.sqlite_synchronous = sqlite_synchronous.upper()
+        self.schema = schema
+        self.pool_size = pool_size or max(10, 2 * worker_concurrency + 6)
+        self.log_level = log_level
+        self._engine: sa.Engine | None = None
+        self._queues: dict[str, Any] = {}
+
+    @property
+    def sqlite(self) -> bool:
+        return self.system_database_url.startswith("sqlite")
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self, hooks: RunHooks) -> None:
+        """Launch DBOS. Launching re-enqueues this executor id's PENDING runs (DBOS does it by
+        itself: ``DBOS._launch`` calls ``get_pending_workflows(executor_id, app_version)``), and
+        runs still queued are taken from their queues, so nothing else is needed to resume."""
+        global _hooks, _runtime
+        with _lock:
+            if _runtime is not None:
+                raise RuntimeError("a DbosRuntime is already running in this process (DBOS is a singleton)")
+            _hooks, _runtime = hooks, self
+        try:
+            config: dict[str, Any] = {
+                "name": APP_NAME,
+                "system_database_url": self.system_database_url,
+                "executor_id": self.executor_id,
+                "application_version": self.app_version,
+                "log_level": self.log_level,
+                "sys_db_pool_size": self.pool_size,
+            }
+            if self.sqlite:
+                self._engine = self._sqlite_engine()
+                config["system_database_engine"] = self._engine
+            else:
+                config["dbos_system_schema"] = self.schema
+            DBOS(config=config)  # type: ignore[arg-type]
+            DBOS.launch()
+            # Queues live in the system database and are registered after launch (DBOS 3.x).
+            self._queues = {
+                QUEUE: DBOS.register_queue(QUEUE, worker_concurrency=self.worker_concurrency,
+                                           polling_interval_sec=self.polling_interval_sec,
+                                           on_conflict="always_update"),
+                KEYED_QUEUE: DBOS.register_queue(KEYED_QUEUE, worker_concurrency=self.worker_concurrency,
+                                                 partition_concurrency=1,
+                                                 polling_interval_sec=self.polling_interval_sec,
+                                                 on_conflict="always_update"),
+            }
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, *, drain_seconds: int = 0) -> None:
+        """Shut DBOS down. Runs still executing are left PENDING and resume when a process with
+        this executor id starts again (or when ``recover`` names it). ``drain_seconds`` > 0
+        first waits (in whole seconds, DBOS's granularity) for running workflows to end."""
+        global _hooks, _runtime
+        try:
+            DBOS.destroy(workflow_completion_timeout_sec=drain_seconds)
+        finally:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+            self._queues = {}
+            with _lock:
+                if _runtime is self:
+                    _hooks, _runtime = None, None
+
+    def _sqlite_engine(self) -> sa.Engine:
+        """DBOS's own SQLite engine settings (IMMEDIATE transactions, a long busy timeout, foreign
+        keys: dbos/_sys_db_sqlite.py) plus WAL and the chosen ``synchronous`` level."""
+        engine = sa.create_engine(self.system_database_url, pool_size=self.pool_size, max_overflow=0,
+                                  pool_timeout=30, pool_pre_ping=True)
+        synchronous = self.sqlite_synchronous
+
+        @sa.event.listens_for(engine, "connect")
+        def configure(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            dbapi_conn.execute(f"PRAGMA synchronous={synchronous}")
+            dbapi_conn.execute("PRAGMA busy_timeout=30000")
+            dbapi_conn.execute("PRAGMA foreign_keys=ON")
+            dbapi_conn.isolation_level = "IMMEDIATE"
+
+        return engine
+
+    # -- the port ---------------------------------------------------------------------------
+
+    def submit(self, submission: Submission) -> None:
+        """Enqueue durably under the run id (a second submission of one id is a no-op: DBOS
+        returns the existing workflow). The enqueue runs outside any workflow context, so a
+        block that submits another run does not make it a child of its own run."""
+        self._require_started()
+        if submission.partition_key is None:
+            queue, options = self._queues[QUEUE], SetEnqueueOptions()
+        else:
+            queue, options = self._queues[KEYED_QUEUE], SetEnqueueOptions(queue_partition_key=submission.partition_key)
+        if _in_dbos_context():
+            # DBOS would record an enqueue inside a workflow as that workflow's child (and a
+            # step may not start workflows): hand it to a thread of its own.
+            error: list[BaseException] = []
+
+            def enqueue() -> None:
+                try:
+                    with options, SetWorkflowID(submission.run_id):
+                        queue.enqueue(run_flow, submission.run_id)
+                except BaseException as caught:  # noqa: BLE001  (re-raised below)
+                    error.append(caught)
+
+            thread = threading.Thread(target=enqueue, name="medialoom-submit")
+            thread.start()
+            thread.join()
+            if error:
+                raise error[0]
+            return
+        with options, SetWorkflowID(submission.run_id):
+            queue.enqueue(run_flow, submission.run_id)
+
+    def wait(self, run_id: str, timeout: float) -> str | None:
+        """The run's final status, or None when it is still queued or running after ``timeout``
+        seconds. KeyError for a run id never submitted."""
+        self._require_started()
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            status = DBOS.get_workflow_status(run_id)
+            if status is None:
+                raise KeyError(run_id)
+            final = _final_status(status.status, status.output)
+            if final is not None:
+                return final
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 1.5, 0.25)
+
+    def status(self, run_ids: list[str]) -> Mapping[str, str]:
+        """queued, running, succeeded, failed or stopped per run id; ids never submitted are
+        left out."""
+        self._require_started()
+        found: dict[str, str] = {}
+        for start in range(0, len(run_ids), 500):
+            for status in DBOS.list_workflows(workflow_ids=run_ids[start:start + 500], load_input=False):
+                found[status.workflow_id] = (_final_status(status.status, status.output)
+                                             or _ACTIVE_STATES.get(status.status, "running"))
+        return found
+
+    # -- operations -------------------------------------------------------------------------
+
+    def recover(self, executor_ids: list[str]) -> list[str]:
+        """Hand the PENDING runs of dead processes (by executor id, of this app version) back
+        to their queues, where any live process takes them; returns their run ids. Only for
+        ids whose process is known to be gone: a live one would keep running them too (DBOS's
+        ownership token then fails its later checkpoints, but the attempt in flight ran twice).
+        DBOS 3.4 exposes this as ``DBOS._recover_pending_workflows`` (dbos/_recovery.py)."""
+        self._require_started()
+        handles = DBOS._recover_pending_workflows(list(executor_ids))
+        return [handle.workflow_id for handle in handles]
+
+    def cancel(self, run_id: str) -> None:
+        """Stop a run between steps (the attempt in flight finishes); it then reads as
+        ``stopped``. ``RunHooks.finished`` is not called for a cancelled run."""
+        self._require_started()
+        DBOS.cancel_workflow(run_id)
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's recorded steps, in order: name (``load``, ``<block>#<attempt>`` or
+        ``<block>[<iteration>]#<attempt>``, ``DBOS.sleep``, ``finished``), start and end
+        (epoch ms), and the recorded output."""
+        self._require_started()
+        return [{"step": step["function_id"], "name": step["function_name"],
+                 "started_at_ms": step["started_at_epoch_ms"], "completed_at_ms": step["completed_at_epoch_ms"],
+                 "output": step["output"], "error": None if step["error"] is None else str(step["error"])}
+                for step in DBOS.list_workflow_steps(run_id)]
+
+    def _require_started(self) -> None:
+        if _runtime is not self:
+            raise RuntimeError("the runtime is not started")
+
+
+# -- the workflow -------------------------------------------------------------------------------
+
+
+def _active_hooks() -> RunHooks:
+    hooks = _hooks
+    if hooks is None:
+        raise RuntimeError("the flow runtime is not started")
+    return hooks
+
+
+def _not_missing(error: BaseException) -> bool:
+    return not isinstance(error, LookupError)
+
+
+# Load and finish touch the application's database: a few quick retries ride out a blip; a run
+# that is not there (LookupError) is not retried.
+_BOOKKEEPING = {"retries_allowed": True, "max_attempts": 3, "interval_seconds": 0.5, "backoff_rate": 2.0,
+                "should_retry": _not_missing}
+
+
+@DBOS.workflow(name=WORKFLOW_NAME)
+def run_flow(run_id: str) -> dict[str, Any]:
+    spec = DBOS.run_step({"name": "load", **_BOOKKEEPING}, _load, run_id)  # type: ignore[typeddict-item]
+    flow = FlowDocument.model_validate(spec["flow"])
+    result = Interpreter(flow, _DurableExecutor(run_id, flow), env=spec["env"]).run(spec["trigger"])
+    DBOS.run_step({"name": "finished", **_BOOKKEEPING}, _finished, run_id, result)  # type: ignore[typeddict-item]
+    return {"status": result.status, "error": result.error}
+
+
+def _load(run_id: str) -> dict[str, Any]:
+    spec = _active_hooks().load(run_id)
+    return {"flow": spec.flow.model_dump(mode="json", by_alias=True), "trigger": _plain(spec.trigger),
+            "env": _plain(spec.env)}
+
+
+def _finished(run_id: str, result: RunResult) -> bool:
+    _active_hooks().finished(run_id, result)
+    return True
+
+
+class _DurableExecutor:
+    """The interpreter's executor inside the workflow: one DBOS step per block attempt."""
+
+    def __init__(self, run_id: str, flow: FlowDocument) -> None:
+        self.run_id = run_id
+        self.flow = flow
+
+    def run_block(self, call: BlockCall) -> Result | Failure:
+        policy = self.flow.blocks[call.block].retry
+        where = f"[{'.'.join(str(index) for index in call.iteration)}]" if call.iteration else ""
+        result: Result | Failure = Failure("no attempt was made")
+        for attempt in range(1, policy.max_attempts + 1):
+            if attempt > 1:
+                DBOS.sleep(policy.delay_before(attempt))  # durable: a restart waits only what is left
+            recorded = DBOS.run_step({"name": f"{call.block}{where}#{attempt}"}, _attempt, self.run_id, call, attempt)
+            result = _decode(recorded)
+            if not isinstance(result, Failure) or not result.retryable:
+                return result
+        return result
+
+    def sleep(self, seconds: float) -> None:
+        DBOS.sleep(seconds)
+
+
+def _attempt(run_id: str, call: BlockCall, attempt: int) -> dict[str, Any]:
+    """One attempt, as a plain dict (what DBOS records). An exception fails the attempt."""
+    try:
+        result = _active_hooks().execute(run_id, call, attempt)
+    except Exception as error:  # noqa: BLE001  (a hook's exception is a failed attempt)
+        result = Failure(f"{type(error).__name__}: {error}")
+    return _encode(result)
+
+
+# -- recorded values ----------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """JSON values only, so what is recorded is what a replay gets back, whatever the serializer."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _encode(result: Result | Failure) -> dict[str, Any]:
+    if isinstance(result, Failure):
+        return {"type": "failure", "message": result.message, "kind": result.kind, "retryable": result.retryable}
+    if isinstance(result, Outcome):
+        return {"type": "outcome", "port": result.port, "output": _plain(result.output)}
+    if isinstance(result, Loop):
+        return {"type": "loop", "items": _plain(list(result.items))}
+    if isinstance(result, Sleep):
+        return {"type": "sleep", "seconds": float(result.seconds), "output": _plain(result.output)}
+    if isinstance(result, Stop):
+        return {"type": "stop", "failed": result.failed, "message": result.message}
+    if isinstance(result, SetVariables):
+        return {"type": "set_variables", "values": _plain(result.values)}
+    return {"type": "failure", "message": f"a block answered {type(result).__name__}, not a result", "kind": "invalid",
+            "retryable": False}
+
+
+def _decode(recorded: dict[str, Any]) -> Result | Failure:
+    kind = recorded["type"]
+    if kind == "outcome":
+        return Outcome(recorded["port"], recorded["output"])
+    if kind == "loop":
+        return Loop(recorded["items"])
+    if kind == "sleep":
+        return Sleep(recorded["seconds"], recorded["output"])
+    if kind == "stop":
+        return Stop(recorded["failed"], recorded["message"])
+    if kind == "set_variables":
+        return SetVariables(recorded["values"])
+    return Failure(recorded["message"], recorded["kind"], recorded["retryable"])
+
+
+def _final_status(dbos_status: str, output: Any) -> str | None:
+    if dbos_status == "SUCCESS":
+        status = output.get("status") if isinstance(output, dict) else None
+        return status if status in ("succeeded", "failed", "stopped") else "succeeded"
+    return _FINAL_STATES.get(dbos_status)
+
+
+def _in_dbos_context() -> bool:
+    try:
+        return DBOS.workflow_id is not None
+    except Exception:  # noqa: BLE001
+        return False
+
+
+__all__ = ["APP_VERSION", "DbosRuntime"]
