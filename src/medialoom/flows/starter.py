@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from medialoom.db.models import Flow, FlowRun, FlowVersion, OutboxEvent
+from medialoom.db.models import Asset, Flow, FlowRun, FlowVersion, OutboxEvent
 from medialoom.db.session import utcnow
 from medialoom.flows.definition import FlowDocument
 from medialoom.flows.engine import FlowEngine
@@ -41,6 +41,7 @@ class FlowStarter:
             return None
         submissions = []
         now = utcnow()
+        facts = _asset_facts(session, events)
         for event in events:
             for flow, document in flows:
                 if flow.environment_id != event.environment_id:
@@ -49,7 +50,8 @@ class FlowStarter:
                 if event.notification_type not in trigger.events:
                     continue
                 params = trigger.Params.model_validate(FlowDocument.model_validate(document).trigger.params)
-                for payload in per_asset(event.payload):
+                for part in per_asset(event.payload):
+                    payload = {**facts.get(part.get("asset_id"), {}), **part}
                     if not trigger.matches(params, payload):
                         continue
                     run = FlowRun(run_id=new_id("run"), environment_id=flow.environment_id, flow_pk=flow.id,
@@ -68,3 +70,17 @@ class FlowStarter:
                 self.engine.submit(submission)
             except Exception:  # the run stays queued; the engine's housekeeping hands it over later
                 log.exception("could not hand run %s to the runtime", submission.run_id)
+
+
+def _asset_facts(session, events: list[OutboxEvent]) -> dict[str, dict]:  # noqa: ANN001
+    """The current tags, asset folder and resource type of the assets the events are about, for
+    filters and for ``trigger.tags`` when the event's own payload leaves them out (a tag change
+    carries only what was added and removed, a moderation change no tags). Read when the event is
+    dispatched, so a change made since shows."""
+    asset_ids = {part.get("asset_id") for event in events for part in per_asset(event.payload)} - {None}
+    if not asset_ids:
+        return {}
+    rows = session.execute(select(Asset.asset_id, Asset.tags, Asset.asset_folder, Asset.resource_type)
+                           .where(Asset.asset_id.in_(asset_ids))).all()
+    return {asset_id: {"tags": list(tags or []), "asset_folder": folder or "", "resource_type": resource_type}
+            for asset_id, tags, folder, resource_type in rows}

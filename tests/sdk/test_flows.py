@@ -1,0 +1,181 @@
+"""Flows through the flows API and the ``medialoom flows`` command line, on a real server: saving
+with validation and versions, manual runs with typed inputs, and runs started by asset changes
+made with the official SDK that call a loopback receiver."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import cloudinary.uploader
+import httpx
+import pytest
+
+from tests.receiver import Receiver, running_receiver
+from tests.sdk.conftest import ORIGIN_HOST
+from tests.sdk.helpers import basic_auth
+from tests.server import RunningServer
+
+pytestmark = pytest.mark.sdk
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with running_receiver(ORIGIN_HOST) as running:
+        yield running
+
+
+def api(server: RunningServer, method: str, path: str, body: object = None, expect: int = 200) -> dict:
+    response = httpx.request(method, f"{server.base_url}/v1_1/{server.cloud_name}/{path}", json=body,
+                             headers=basic_auth(server), timeout=30)
+    assert response.status_code == expect, response.text
+    return response.json()
+
+
+def finished(server: RunningServer, run_id: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = api(server, "GET", f"flow_runs/{run_id}")
+        if run["status"] in ("succeeded", "failed"):
+            return run
+        assert time.monotonic() < deadline, f"run {run_id} still {run['status']}"
+        time.sleep(0.1)
+
+
+def greeting_flow(name: str) -> dict:
+    return {
+        "name": name,
+        "trigger": {"type": "manual", "params": {"parameters": [{"name": "who", "required": True},
+                                                                {"name": "times", "type": "number", "default": 1}]}},
+        "blocks": {
+            "check": {"type": "condition", "params": {"expression": "trigger.inputs.who != 'nobody'"}},
+            "greet": {"type": "set_variables", "params": {"values": {"greeting": "hello {{ trigger.inputs.who }}"}}},
+            "done": {"type": "stop", "params": {"message": "{{ vars.greeting }} x{{ trigger.inputs.times }}"}},
+            "refuse": {"type": "stop", "params": {"status": "failed", "message": "nobody to greet"}},
+        },
+        "edges": [{"from": "trigger", "to": "check"}, {"from": "check", "port": "true", "to": "greet"},
+                  {"from": "greet", "port": "ok", "to": "done"}, {"from": "check", "port": "false", "to": "refuse"}],
+    }
+
+
+def test_a_manual_run_takes_its_inputs_and_logs_every_block(server: RunningServer) -> None:
+    flow = api(server, "POST", "flows", {"document": greeting_flow("greeting")})
+    assert flow["version"] == 1 and flow["enabled"] is False and flow["flow_id"].startswith("flw_")
+
+    started = api(server, "POST", f"flows/{flow['flow_id']}/runs", {"inputs": {"who": "world"}})
+    run = finished(server, started["run_id"])
+    assert run["status"] == "succeeded" and run["result"]["message"] == "hello world x1"
+    assert [(step["block"], step["port"]) for step in run["steps"]] == [("check", "true"), ("greet", "ok"),
+                                                                        ("done", None)]
+    assert run["steps"][1]["input"] == {"values": {"greeting": "hello world"}}
+    assert run["trigger"] == {"inputs": {"who": "world", "times": 1}}
+
+    refused = finished(server, api(server, "POST", f"flows/{flow['flow_id']}/runs",
+                                   {"inputs": {"who": "nobody"}})["run_id"])
+    assert refused["status"] == "failed" and refused["error"] == "nobody to greet"
+
+    # Inputs are checked against the trigger's declaration before anything runs.
+    for inputs, problem in (({}, "'who' is required"), ({"who": "x", "times": "many"}, "'times' must be a number"),
+                            ({"who": "x", "colour": 1}, "unknown input 'colour'")):
+        error = api(server, "POST", f"flows/{flow['flow_id']}/runs", {"inputs": inputs}, expect=400)
+        assert problem in error["error"]["message"]
+
+    listed = api(server, "GET", f"flows/{flow['flow_id']}/runs")["runs"]
+    assert [r["status"] for r in listed[:2]] == ["failed", "succeeded"]
+
+
+def test_saving_validates_and_keeps_every_version(server: RunningServer) -> None:
+    broken = greeting_flow("broken")
+    broken["blocks"]["check"]["type"] = "no_such_block"
+    broken["edges"].append({"from": "greet", "port": "maybe", "to": "done"})
+    message = api(server, "POST", "flows", {"document": broken}, expect=400)["error"]["message"]
+    assert "unknown block type 'no_such_block'" in message and "'greet' has no port 'maybe'" in message
+    assert api(server, "POST", "flows", {"document": "not a flow"}, expect=400)
+
+    flow = api(server, "POST", "flows", {"document": greeting_flow("versioned")})
+    changed = greeting_flow("versioned, renamed")
+    changed["blocks"]["refuse"]["params"]["message"] = "try again"
+    updated = api(server, "PUT", f"flows/{flow['flow_id']}", {"document": changed, "note": "kinder"})
+    assert updated["version"] == 2 and updated["name"] == "versioned, renamed"
+    versions = api(server, "GET", f"flows/{flow['flow_id']}/versions")["versions"]
+    assert [(v["version"], v["note"]) for v in versions] == [(2, "kinder"), (1, "")]
+    first = api(server, "GET", f"flows/{flow['flow_id']}?version=1")
+    assert first["document"]["blocks"]["refuse"]["params"]["message"] == "nobody to greet"
+    # A run pins the version current when it starts.
+    run = finished(server, api(server, "POST", f"flows/{flow['flow_id']}/runs", {"inputs": {"who": "nobody"}})["run_id"])
+    assert run["version"] == 2 and run["error"] == "try again"
+
+    copy = api(server, "POST", f"flows/{flow['flow_id']}/duplicate", {"name": "a copy"})
+    assert copy["flow_id"] != flow["flow_id"] and copy["version"] == 1
+    assert api(server, "DELETE", f"flows/{copy['flow_id']}") == {"message": "deleted"}
+    api(server, "GET", f"flows/{copy['flow_id']}", expect=404)
+
+
+def test_a_tag_change_starts_an_enabled_flow_that_calls_a_receiver(server: RunningServer, receiver: Receiver,
+                                                                    files) -> None:
+    hook = f"flow-{uuid.uuid4().hex[:8]}"
+    document = {
+        "name": "tell on tags",
+        "trigger": {"type": "tags_changed", "params": {"tags_any": [hook]}},
+        "blocks": {"tell": {"type": "http.request", "params": {
+            "method": "POST", "url": receiver.url(hook),
+            "body": {"public_id": "{{ trigger.public_id }}", "added": "{{ trigger.added }}"}}}},
+        "edges": [{"from": "trigger", "to": "tell"}],
+    }
+    flow = api(server, "POST", "flows", {"document": document, "enabled": True})
+    try:
+        tagged = cloudinary.uploader.upload(str(files["png"]))
+        other = cloudinary.uploader.upload(str(files["png"]))
+        cloudinary.uploader.add_tag("unrelated", [other["public_id"]])  # the filter lets this one pass by
+        cloudinary.uploader.add_tag(hook, [tagged["public_id"]])
+        (call,) = receiver.wait_for(hook, timeout=30)
+        assert call.payload == {"public_id": tagged["public_id"], "added": [hook]}
+        assert call.headers["idempotency-key"].startswith("run_")
+        runs = api(server, "GET", f"flows/{flow['flow_id']}/runs")["runs"]
+        assert len(runs) == 1
+        run = finished(server, runs[0]["run_id"])
+        assert run["status"] == "succeeded" and run["steps"][0]["output"]["status"] == 200
+        # Disabled, it starts nothing.
+        api(server, "POST", f"flows/{flow['flow_id']}/disable")
+        cloudinary.uploader.add_tag(hook, [other["public_id"]])
+        time.sleep(1.5)
+        assert len(receiver.at(hook)) == 1
+    finally:
+        api(server, "DELETE", f"flows/{flow['flow_id']}")
+
+
+def _cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "medialoom", "flows", *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "CLOUDINARY_URL": server.cloudinary_url})
+
+
+def test_the_command_line_imports_runs_and_shows_logs(server: RunningServer, tmp_path) -> None:
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps(greeting_flow("from the cli")))
+    imported = _cli(server, "import", str(path), "--enable")
+    assert imported.returncode == 0, imported.stderr
+    flow_id = imported.stdout.split("\t")[0]
+    assert "enabled" in imported.stdout
+
+    ran = _cli(server, "run", flow_id, "--input", "who=cli", "--input", "times=3")
+    assert ran.returncode == 0, ran.stderr
+    run_id, status = ran.stdout.split()[:2]
+    assert status == "succeeded"
+    assert "check -> true" in ran.stderr and "done (ends the run)" in ran.stderr
+
+    failed = _cli(server, "run", flow_id, "--input", "who=nobody")
+    assert failed.returncode == 1 and "nobody to greet" in failed.stdout
+
+    logs = _cli(server, "logs", run_id)
+    assert logs.returncode == 0 and '"greeting": "hello cli"' in logs.stdout
+    exported = _cli(server, "export", flow_id)
+    assert json.loads(exported.stdout)["name"] == "from the cli"
+    assert flow_id in _cli(server, "list").stdout
+    assert run_id in _cli(server, "runs", flow_id).stdout
+    bad = _cli(server, "run", "flw_nope")
+    assert bad.returncode == 1 and "not found" in bad.stderr
