@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from medialoom.db.models import FlowRun, FlowRunStep, FlowVariable, FlowVersion
 from medialoom.db.session import Database, utcnow
 from medialoom.flows import expressions
-from medialoom.flows.blocks.base import BlockError, BlockType
+from medialoom.flows.blocks.base import AssetOperations, BlockError, BlockType
 from medialoom.flows.definition import FlowDocument
 from medialoom.flows.interpreter import (
     BlockCall,
@@ -55,14 +55,33 @@ class StepContext:
     expressions: Mapping[str, Any]
     deadline: float
     outbound_allow: AllowList
+    environment_id: int
+    _assets_for: Callable[[int], AssetOperations] | None = None
+
+    @property
+    def assets(self) -> AssetOperations:
+        if self._assets_for is None:
+            raise BlockError("asset operations are not available in this process", retryable=False)
+        return self._assets_for(self.environment_id)
+
+
+@dataclass(frozen=True)
+class _RunFacts:
+    environment_id: int
+    secrets: tuple[str, ...]  # values to mask in the run's log
 
 
 class RunHooks:
-    def __init__(self, db: Database, blocks: Mapping[str, BlockType], outbound_allow: AllowList) -> None:
+    def __init__(self, db: Database, blocks: Mapping[str, BlockType], outbound_allow: AllowList,
+                 assets_for: Callable[[int], AssetOperations] | None = None) -> None:
         self.db = db
         self.blocks = blocks
         self.outbound_allow = outbound_allow
-        self._secrets: dict[str, list[str]] = {}  # run id -> secret values to mask in its log
+        # Set once the services exist (they are built after the hooks).
+        self.assets_for = assets_for
+        # Per run, read once per process: a run resumed after a crash is not loaded again (the
+        # runtime replays the recorded load), so this is filled on first use.
+        self._facts: dict[str, _RunFacts] = {}
 
     def load(self, run_id: str) -> RunSpec:
         with self.db.write() as session:
@@ -76,7 +95,8 @@ class RunHooks:
             if run.status == "queued":
                 run.status, run.started_at = "running", utcnow()
             payload = run.trigger_payload
-        self._secrets[run_id] = [value for _, value, secret in variables if secret and value]
+            self._facts[run_id] = _RunFacts(run.environment_id,
+                                            tuple(value for _, value, secret in variables if secret and value))
         return RunSpec(FlowDocument.model_validate(document), payload,
                        {name: value for name, value, _ in variables})
 
@@ -97,7 +117,8 @@ class RunHooks:
             except ValidationError as error:
                 raise _Final(f"invalid parameters of {call.block!r}: {_validation(error)}", "invalid") from None
             context = StepContext(run_id, call.block, attempt, f"{run_id}:{call.block}:{iteration}", call.context,
-                                  time.monotonic() + call.timeout_seconds, self.outbound_allow)
+                                  time.monotonic() + call.timeout_seconds, self.outbound_allow,
+                                  self._run_facts(run_id).environment_id, self.assets_for)
             try:
                 result: Result | Failure = block_type.run(context, params)
             except expressions.ExpressionError as error:  # a condition's own expression
@@ -117,9 +138,19 @@ class RunHooks:
             failed = result.status == "failed"
             session.execute(update(FlowRun).where(FlowRun.run_id == run_id).values(
                 status=result.status, error=result.error if failed else None, finished_at=utcnow(),
-                result=_plain({"steps": result.steps, "variables": result.variables,
-                               "message": None if failed else result.error or None})))
-        self._secrets.pop(run_id, None)
+                result=self._masked(run_id, {"steps": result.steps, "variables": result.variables,
+                                             "message": None if failed else result.error or None})))
+        self._facts.pop(run_id, None)
+
+    def _run_facts(self, run_id: str) -> _RunFacts:
+        facts = self._facts.get(run_id)
+        if facts is None:
+            with self.db.read() as session:
+                environment_id = session.scalar(select(FlowRun.environment_id).where(FlowRun.run_id == run_id))
+                secrets = session.scalars(select(FlowVariable.value).where(
+                    FlowVariable.environment_id == environment_id, FlowVariable.secret.is_(True))).all()
+            facts = self._facts[run_id] = _RunFacts(environment_id, tuple(value for value in secrets if value))
+        return facts
 
     # -- the run log ------------------------------------------------------------------------
 
@@ -153,7 +184,7 @@ class RunHooks:
 
     def _masked(self, run_id: str, value: Any) -> Any:
         value = _plain(value)
-        secrets = self._secrets.get(run_id) or []
+        secrets = self._run_facts(run_id).secrets
         if not secrets:
             return value
         text = json.dumps(value)

@@ -33,8 +33,45 @@ class BlockError(Exception):
 
 
 class AssetOperations(Protocol):
-    """What asset blocks may do, in the run's environment (flows/assets.py implements it with
-    the same services the API uses, so their changes emit the same events)."""
+    """What asset blocks may do, in the run's environment. flows/assets.py implements it with the
+    same services the API uses, so a block's change emits the same events as an API call; a
+    remote implementation (another medialoom or a Cloudinary account) may come later. Assets are
+    named as the Admin API names them (resource type, delivery type, public id); answers are in
+    the Admin API's shapes. Bad input raises BlockError with the API's message."""
+
+    def get(self, public_id: str, *, resource_type: str = "image", type: str = "upload") -> dict[str, Any]: ...
+
+    def search(self, expression: str, *, max_results: int = 50, sort_by: list[dict[str, str]] | None = None,
+               next_cursor: str | None = None) -> dict[str, Any]: ...
+
+    def upload_from_url(self, url: str, options: dict[str, Any]) -> dict[str, Any]: ...
+
+    def update_tags(self, command: str, tags: list[str], public_ids: list[str], *,
+                    resource_type: str = "image", type: str = "upload") -> dict[str, Any]: ...
+
+    def update_context(self, command: str, context: dict[str, str], public_ids: list[str], *,
+                       resource_type: str = "image", type: str = "upload") -> dict[str, Any]: ...
+
+    def update_metadata(self, metadata: dict[str, Any], public_ids: list[str], *,
+                        resource_type: str = "image", type: str = "upload") -> dict[str, Any]: ...
+
+    def rename(self, from_public_id: str, to_public_id: str, *, overwrite: bool = False,
+               resource_type: str = "image", type: str = "upload") -> dict[str, Any]: ...
+
+    def set_moderation(self, public_id: str, status: str, *, resource_type: str = "image",
+                       type: str = "upload") -> dict[str, Any]: ...
+
+    def delete(self, public_id: str, *, resource_type: str = "image", type: str = "upload",
+               invalidate: bool = False) -> dict[str, Any]: ...
+
+    def delivery_url(self, public_id: str, *, transformation: str = "", format: str = "",
+                     resource_type: str = "image", type: str = "upload", signed: bool = False) -> str: ...
+
+    def eager(self, public_id: str, transformations: list[str], *, resource_type: str = "image",
+              type: str = "upload") -> dict[str, Any]: ...
+
+    def set_access_control(self, public_id: str, access_control: list[dict[str, Any]], *,
+                           resource_type: str = "image", type: str = "upload") -> dict[str, Any]: ...
 
 
 class BlockContext(Protocol):
@@ -49,7 +86,8 @@ class BlockContext(Protocol):
     outbound_allow: AllowList  # private addresses HTTP blocks may reach nonetheless (the guard's)
 
     @property
-    def assets(self) -> AssetOperations: ...
+    def assets(self) -> AssetOperations:
+        """Raises BlockError when the process has none (a pure test harness)."""
 
 
 @dataclass(frozen=True)
