@@ -43,3 +43,13 @@ class TooLarge(ApiError):
 
 class RateLimited(ApiError):
     status = 420
+
+
+class PayloadTooLarge(ApiError):
+    """For medialoom's own endpoints (flow webhooks), where no Cloudinary client needs a 400."""
+
+    status = 413
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415

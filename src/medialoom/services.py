@@ -38,6 +38,7 @@ from medialoom.flows.runs import RunHooks
 from medialoom.flows.runtime.dbos import DbosRuntime
 from medialoom.flows.service import Flows
 from medialoom.flows.starter import FlowStarter
+from medialoom.flows.variables import FlowVariables
 from medialoom.metadata.service import Metadata
 from medialoom.net.addresses import AllowList
 from medialoom.search.service import Search
@@ -70,6 +71,7 @@ class Services:
     dispatcher: Dispatcher
     endpoints: Endpoints
     flows: Flows
+    flow_variables: FlowVariables
     flow_engine: FlowEngine
 
     @property
@@ -140,6 +142,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
             subscribers=[FlowStarter(flow_engine)]),
         endpoints=Endpoints(db, allow),
         flows=Flows(db, blocks, flow_engine),
+        flow_variables=FlowVariables(db),
         flow_engine=flow_engine,
     )
 

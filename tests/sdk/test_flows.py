@@ -4,6 +4,7 @@ made with the official SDK that call a loopback receiver."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -179,3 +180,70 @@ def test_the_command_line_imports_runs_and_shows_logs(server: RunningServer, tmp
     assert run_id in _cli(server, "runs", flow_id).stdout
     bad = _cli(server, "run", "flw_nope")
     assert bad.returncode == 1 and "not found" in bad.stderr
+
+
+def _signed(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
+    """Headers as Cloudinary signs a notification: SHA-1 over the body, the timestamp and the secret."""
+    digest = hashlib.sha1(body + str(timestamp).encode() + secret.encode()).hexdigest()
+    return {"X-Cld-Timestamp": str(timestamp), "X-Cld-Signature": digest, "Content-Type": "application/json"}
+
+
+def test_a_catch_webhook_starts_runs_only_for_verified_calls(server: RunningServer, receiver: Receiver) -> None:
+    hook = f"webhook-{uuid.uuid4().hex[:8]}"
+    document = {
+        "name": "caught",
+        "trigger": {"type": "catch_webhook", "params": {"verification": "cloudinary"}},
+        "blocks": {"tell": {"type": "http.request", "params": {
+            "method": "POST", "url": receiver.url(hook),
+            "body": {"public_id": "{{ trigger.body.public_id }}", "type": "{{ trigger.body.notification_type }}"}}}},
+        "edges": [{"from": "trigger", "to": "tell"}],
+    }
+    flow = api(server, "POST", "flows", {"document": document, "enabled": True})
+    url = f"{server.base_url}/v1_1/{server.cloud_name}/{flow['webhook_path']}"
+    body = json.dumps({"notification_type": "upload", "public_id": "caught/one", "script": "{{ env }}"}).encode()
+    now = int(time.time())
+
+    accepted = httpx.post(url, content=body, headers=_signed(body, server.api_secret, now), timeout=30)
+    assert accepted.status_code == 200, accepted.text
+    run = finished(server, accepted.json()["run_id"])
+    assert run["status"] == "succeeded"
+    assert receiver.wait_for(hook)[0].payload == {"public_id": "caught/one", "type": "upload"}
+    assert run["trigger"]["body"]["script"] == "{{ env }}"  # the body is data, never evaluated
+
+    refused = [
+        (_signed(body, "not-the-secret", now), 401, "does not match"),
+        (_signed(body, server.api_secret, now - 3 * 3600), 401, "s old"),
+        ({**_signed(body, server.api_secret, now), "X-Cld-Signature": ""}, 401, "missing"),
+    ]
+    for headers, status, reason in refused:
+        answer = httpx.post(url, content=body, headers=headers, timeout=30)
+        assert answer.status_code == status and reason in answer.json()["error"]["message"], answer.text
+    form = httpx.post(url, content=b"a=1", headers={**_signed(b"a=1", server.api_secret, now),
+                                                     "Content-Type": "text/plain"}, timeout=30)
+    assert form.status_code == 415
+    assert httpx.post(url.replace(flow["webhook_path"].rsplit("/", 1)[1], "wrong-token"), content=body,
+                      headers=_signed(body, server.api_secret, now), timeout=30).status_code == 404
+    assert len(api(server, "GET", f"flows/{flow['flow_id']}/runs")["runs"]) == 1  # nothing else started
+
+    # A shared secret in a header, held by a secret flow variable that the log never shows.
+    api(server, "PUT", "flow_variables/HOOK_SECRET", {"value": "s3cret-value", "secret": True})
+    assert api(server, "GET", "flow_variables")["variables"][0]["value"] is None
+    document["trigger"]["params"] = {"verification": "header_secret", "secret_variable": "HOOK_SECRET",
+                                     "max_bytes": 100, "parameters": [{"name": "public_id", "required": True}]}
+    document["blocks"]["tell"]["params"]["headers"] = {"X-Echo": "{{ env.HOOK_SECRET }}"}
+    document["blocks"]["tell"]["params"]["body"] = {"public_id": "{{ trigger.inputs.public_id }}"}
+    api(server, "PUT", f"flows/{flow['flow_id']}", {"document": document})
+    plain = {"Content-Type": "application/json"}
+    assert httpx.post(url, content=b'{"public_id": "x"}', headers=plain, timeout=30).status_code == 401
+    with_secret = {**plain, "X-Webhook-Secret": "s3cret-value"}
+    assert httpx.post(url, content=b'{"nope": 1}', headers=with_secret, timeout=30).status_code == 400
+    assert httpx.post(url, content=b'{"public_id": "' + b"x" * 200 + b'"}', headers=with_secret,
+                      timeout=30).status_code == 413
+    ok = httpx.post(url, content=b'{"public_id": "two"}', headers=with_secret, timeout=30)
+    run = finished(server, ok.json()["run_id"])
+    assert run["status"] == "succeeded", (run["error"], run["steps"])
+    assert run["trigger"]["inputs"] == {"public_id": "two"}
+    assert receiver.wait_for(hook, 2)[1].headers["x-echo"] == "s3cret-value"
+    assert "s3cret-value" not in json.dumps(run)  # masked in the run log
+    api(server, "DELETE", f"flows/{flow['flow_id']}")
+    api(server, "DELETE", "flow_variables/HOOK_SECRET")

@@ -12,6 +12,10 @@ their versions, enabling, manual runs and the run history. Bodies are JSON docum
     GET    /v1_1/{cloud}/flows/{flow_id}/runs        that flow's runs, newest first
     GET    /v1_1/{cloud}/flow_runs?status=&flow_id=&max_results=&before=
     GET    /v1_1/{cloud}/flow_runs/{run_id}          a run with every block attempt
+    POST   /v1_1/{cloud}/flows/hooks/{token}         a catch-webhook trigger's URL (no Basic auth)
+    GET    /v1_1/{cloud}/flow_variables              environment variables and secrets (values of
+    PUT    /v1_1/{cloud}/flow_variables/{name}       secrets never shown) {"value": "...", "secret": true}
+    DELETE /v1_1/{cloud}/flow_variables/{name}
     GET    /v1_1/{cloud}/flow_catalog                block and trigger types, with parameter schemas
     GET    /v1_1/{cloud}/flow_schema                 the flow document's JSON Schema
 """
@@ -23,11 +27,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from medialoom.api.admin import admin_call, admin_document_call, admin_json
-from medialoom.errors import BadRequest
+from medialoom.api.responses import CloudinaryJSON
+from medialoom.errors import BadRequest, PayloadTooLarge
 from medialoom.flows.definition import json_schema
 from medialoom.flows.triggers import TRIGGERS
 
 router = APIRouter()
+
+MAX_WEBHOOK_BYTES = 1024 * 1024  # the most any webhook trigger takes; each sets its own limit below it
 
 
 def _integer(values: dict, name: str, default: int | None) -> int | None:
@@ -38,6 +45,38 @@ def _integer(values: dict, name: str, default: int | None) -> int | None:
         return int(raw)
     except (TypeError, ValueError):
         raise BadRequest(f"{name} must be an integer") from None
+
+
+@router.post("/v1_1/{cloud}/flows/hooks/{token}")
+async def catch_webhook(cloud: str, token: str, request: Request) -> Response:
+    services = request.app.state.services
+    env = services.environment(cloud)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_WEBHOOK_BYTES:
+            raise PayloadTooLarge(f"The body is larger than a webhook takes ({MAX_WEBHOOK_BYTES} bytes)")
+    return CloudinaryJSON(await run_in_threadpool(services.flows.receive_webhook, env, token,
+                                                  dict(request.headers), bytes(body)))
+
+
+@router.get("/v1_1/{cloud}/flow_variables")
+async def list_variables(cloud: str, request: Request) -> Response:
+    services, env, _values = await admin_call(request, cloud)
+    return admin_json(await run_in_threadpool(services.flow_variables.list, env))
+
+
+@router.put("/v1_1/{cloud}/flow_variables/{name}")
+async def set_variable(cloud: str, name: str, request: Request) -> Response:
+    services, env, body = await admin_document_call(request, cloud)
+    return admin_json(await run_in_threadpool(services.flow_variables.set, env, name, body.get("value"),
+                                              body.get("secret") is True))
+
+
+@router.delete("/v1_1/{cloud}/flow_variables/{name}")
+async def delete_variable(cloud: str, name: str, request: Request) -> Response:
+    services, env, _values = await admin_call(request, cloud)
+    return admin_json(await run_in_threadpool(services.flow_variables.delete, env, name))
 
 
 @router.get("/v1_1/{cloud}/flow_catalog")

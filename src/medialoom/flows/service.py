@@ -9,6 +9,7 @@ hand-over was lost with its process is handed over again by the engine's houseke
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -17,14 +18,15 @@ from sqlalchemy import func, select
 
 from medialoom.assets.serialize import iso
 from medialoom.auth.environments import EnvironmentInfo
-from medialoom.db.models import Flow, FlowRun, FlowRunStep, FlowVersion
+from medialoom.db.models import Flow, FlowRun, FlowRunStep, FlowVariable, FlowVersion
 from medialoom.db.session import Database, utcnow
-from medialoom.errors import BadRequest, NotFound
+from medialoom.errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from medialoom.flows.blocks.base import BlockType
 from medialoom.flows.definition import FlowDocument, FlowInvalid, parse
 from medialoom.flows.engine import FlowEngine
 from medialoom.flows.runtime.base import Submission
-from medialoom.flows.triggers import TRIGGERS, InputParams, check_inputs
+from medialoom.flows import webhooks
+from medialoom.flows.triggers import TRIGGERS, InputParams, WebhookParams, check_inputs
 
 MAX_FLOWS = 1000
 MAX_DOCUMENT_BYTES = 1 << 20
@@ -63,6 +65,7 @@ class Flows:
                 raise BadRequest(f"Too many flows (at most {MAX_FLOWS})")
             row = Flow(environment_id=env.id, flow_id=new_id("flw"), name=flow.name, enabled=enabled,
                        current_version=1, trigger_type=flow.trigger.type, created_at=now, updated_at=now)
+            _give_webhook_token(row)
             session.add(row)
             session.flush()
             session.add(FlowVersion(flow_pk=row.id, version=1, document=flow.model_dump(by_alias=True, mode="json"),
@@ -76,6 +79,7 @@ class Flows:
             row = self._find(session, env, flow_id)
             row.current_version += 1
             row.name, row.trigger_type, row.updated_at = flow.name, flow.trigger.type, utcnow()
+            _give_webhook_token(row)
             session.add(FlowVersion(flow_pk=row.id, version=row.current_version,
                                     document=flow.model_dump(by_alias=True, mode="json"), note=note,
                                     created_at=row.updated_at))
@@ -133,9 +137,12 @@ class Flows:
 
     @staticmethod
     def _summary(row: Flow) -> dict[str, Any]:
-        return {"flow_id": row.flow_id, "name": row.name, "enabled": row.enabled, "version": row.current_version,
-                "trigger_type": row.trigger_type, "created_at": _stamp(row.created_at),
-                "updated_at": _stamp(row.updated_at)}
+        summary = {"flow_id": row.flow_id, "name": row.name, "enabled": row.enabled,
+                   "version": row.current_version, "trigger_type": row.trigger_type,
+                   "created_at": _stamp(row.created_at), "updated_at": _stamp(row.updated_at)}
+        if row.trigger_type == "catch_webhook" and row.webhook_token:
+            summary["webhook_path"] = f"flows/hooks/{row.webhook_token}"  # under /v1_1/<cloud>/
+        return summary
 
     def _describe(self, row: Flow, flow: FlowDocument, version: int | None = None) -> dict[str, Any]:
         return {**self._summary(row), "document_version": version or row.current_version,
@@ -159,6 +166,28 @@ class Flows:
             raise BadRequest(f"Invalid inputs: {error}") from None
         run_id = self.enqueue(env, row.id, row.current_version, flow.trigger.type, {"inputs": checked})
         return self.run_detail(env, run_id)
+
+    def receive_webhook(self, env: EnvironmentInfo, token: str, headers: Mapping[str, str], body: bytes) -> dict:
+        """A call to a catch-webhook URL: checked (size, signature, type, declared inputs), then
+        a run of the flow's current version with the body as its trigger payload."""
+        with self.db.read() as session:
+            row = session.scalar(select(Flow).where(Flow.webhook_token == token, Flow.environment_id == env.id,
+                                                    Flow.trigger_type == "catch_webhook"))
+            if row is None or not row.enabled:  # a disabled flow's URL says no more than a wrong one
+                raise NotFound("No webhook at this address")
+            flow = self._document(session, row, row.current_version)
+            params = WebhookParams.model_validate(flow.trigger.params)
+            shared = session.scalar(select(FlowVariable.value).where(
+                FlowVariable.environment_id == env.id, FlowVariable.name == params.secret_variable)) \
+                if params.secret_variable else None
+        try:
+            payload = webhooks.accept(params, headers, body,
+                                      webhooks.Secrets(env.api_secret, env.signature_algorithm, shared),
+                                      now=time.time())
+        except webhooks.WebhookRefused as refused:
+            raise _WEBHOOK_ERRORS.get(refused.status, BadRequest)(refused.message) from None
+        run_id = self.enqueue(env, row.id, row.current_version, "catch_webhook", payload)
+        return {"run_id": run_id, "status": "queued"}
 
     def enqueue(self, env: EnvironmentInfo, flow_pk: int, version: int, trigger_type: str, payload: dict,
                 *, partition_key: str | None = None, session=None) -> str:  # noqa: ANN001
@@ -202,6 +231,15 @@ class Flows:
                                     .order_by(FlowRunStep.id)).all()
             return {**_run(run, owner), "trigger": run.trigger_payload, "result": run.result,
                     "steps": [_step(step) for step in steps]}
+
+
+def _give_webhook_token(row: Flow) -> None:
+    """A catch-webhook flow keeps its URL across versions (and gets one when it becomes one)."""
+    if row.trigger_type == "catch_webhook" and not row.webhook_token:
+        row.webhook_token = secrets.token_urlsafe(24)
+
+
+_WEBHOOK_ERRORS = {401: Unauthorized, 413: PayloadTooLarge, 415: UnsupportedMediaType}
 
 
 def _run(run: FlowRun, flow_id: str) -> dict[str, Any]:

@@ -51,6 +51,20 @@ class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class WebhookParams(InputParams):
+    """A URL of the flow's own (its path holds an unguessable token) that starts a run per call.
+    ``parameters`` name top-level fields of a JSON body, checked like a manual run's inputs."""
+
+    verification: Literal["none", "header_secret", "cloudinary", "standard_webhooks"] = Field(
+        "none", description="none; header_secret: a header must equal a secret; cloudinary: "
+        "X-Cld-Signature/X-Cld-Timestamp signed with the environment's API secret (two hours valid, "
+        "five minutes of clock skew); standard_webhooks: webhook-id/-timestamp/-signature.")
+    header_name: str = Field("X-Webhook-Secret", max_length=100, description="For header_secret.")
+    secret_variable: str = Field("", max_length=100, description="The flow variable (a secret) holding the "
+                                 "shared secret, for header_secret and standard_webhooks.")
+    max_bytes: int = Field(256 * 1024, ge=1, le=1024 * 1024, description="Larger bodies are refused (413).")
+
+
 @dataclass(frozen=True)
 class TriggerType:
     name: str
@@ -95,6 +109,8 @@ def _moderation_matches(params: BaseModel, payload: dict[str, Any]) -> bool:
 TRIGGERS: dict[str, TriggerType] = {trigger.name: trigger for trigger in (
     TriggerType("manual", "Manual run", "Started from the API or the command line, with typed inputs.",
                 InputParams),
+    TriggerType("catch_webhook", "Catch webhook", "A POST to the flow's own URL starts a run with the body "
+                "as data (never evaluated).", WebhookParams),
     TriggerType("flow_call", "Called by another flow", "Started by a call-flow block, with its inputs; "
                 "the run's last output goes back to the caller.", InputParams),
     TriggerType("asset_uploaded", "Asset uploaded", "A new asset or a new version of one.", AssetFilter,
