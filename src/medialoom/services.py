@@ -32,6 +32,7 @@ from medialoom.events.dispatcher import Dispatcher
 from medialoom.events.endpoints import Endpoints
 from medialoom.events.retry import DEFAULT_SCHEDULE, RetrySchedule
 from medialoom.events.sender import Sender
+from medialoom.flows.assets import LocalAssets
 from medialoom.flows.catalog import load_blocks
 from medialoom.flows.engine import FlowEngine
 from medialoom.flows.runs import RunHooks
@@ -114,7 +115,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
                           worker_concurrency=settings.flow_concurrency)
     flow_engine = FlowEngine(db, runtime, RunHooks(db, blocks, allow),
                              retention=timedelta(days=settings.flow_run_retention_days))
-    return Services(
+    services = Services(
         settings=settings,
         db=db,
         blobs=blobs,
@@ -145,6 +146,9 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         flow_variables=FlowVariables(db),
         flow_engine=flow_engine,
     )
+    # Asset blocks act through the same services as the API (built after the run hooks).
+    flow_engine.hooks.assets_for = lambda environment_id: LocalAssets(services, environment_id)
+    return services
 
 
 def ensure_default_environment(services: Services) -> EnvironmentInfo | None:

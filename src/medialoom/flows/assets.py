@@ -35,9 +35,9 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from medialoom.assets.explicit import explicit
@@ -73,6 +73,14 @@ ResourceType = Literal["image", "video", "raw"]
 DeliveryType = Literal["upload", "private", "authenticated"]
 
 
+def as_list(value: Any) -> Any:
+    """One text stands for a list of one (a template such as {{ trigger.public_id }})."""
+    return [value] if isinstance(value, str) else value
+
+
+Texts = Annotated[list[str], BeforeValidator(as_list)]  # a list of texts, or one text
+
+
 class AssetParams(BaseModel):
     """One asset, named as the Admin API names it."""
 
@@ -87,17 +95,12 @@ class ManyAssetsParams(BaseModel):
     """Assets of one resource type and delivery type, named by their public ids."""
 
     model_config = ConfigDict(extra="forbid")
-    public_ids: list[str] = Field(
+    public_ids: Texts = Field(
         min_length=1, max_length=MAX_PUBLIC_IDS,
         description=f"The assets' public ids (at most {MAX_PUBLIC_IDS}); one id alone is taken as a list of one: "
                     "{{ trigger.public_id }}.")
     resource_type: ResourceType = Field("image", description="image, video or raw.")
     type: DeliveryType = Field("upload", description="The delivery type: upload, private or authenticated.")
-
-    @field_validator("public_ids", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
     @field_validator("public_ids")
     @classmethod
@@ -105,11 +108,6 @@ class ManyAssetsParams(BaseModel):
         if any(not public_id.strip() for public_id in value):
             raise ValueError("a public id is empty")
         return value
-
-
-def as_list(value: Any) -> Any:
-    """A pydantic before-validator's helper: one string stands for a list of one."""
-    return [value] if isinstance(value, str) else value
 
 
 # -- the port, on this server -----------------------------------------------------------------
