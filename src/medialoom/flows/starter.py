@@ -73,14 +73,15 @@ class FlowStarter:
 
 
 def _asset_facts(session, events: list[OutboxEvent]) -> dict[str, dict]:  # noqa: ANN001
-    """The current tags, asset folder and resource type of the assets the events are about, for
+    """The current tags, asset folder, resource type and display name of the assets the events are about, for
     filters and for ``trigger.tags`` when the event's own payload leaves them out (a tag change
     carries only what was added and removed, a moderation change no tags). Read when the event is
     dispatched, so a change made since shows."""
     asset_ids = {part.get("asset_id") for event in events for part in per_asset(event.payload)} - {None}
     if not asset_ids:
         return {}
-    rows = session.execute(select(Asset.asset_id, Asset.tags, Asset.asset_folder, Asset.resource_type)
-                           .where(Asset.asset_id.in_(asset_ids))).all()
-    return {asset_id: {"tags": list(tags or []), "asset_folder": folder or "", "resource_type": resource_type}
-            for asset_id, tags, folder, resource_type in rows}
+    rows = session.execute(select(Asset.asset_id, Asset.tags, Asset.asset_folder, Asset.resource_type,
+                                  Asset.display_name).where(Asset.asset_id.in_(asset_ids))).all()
+    return {asset_id: {"tags": list(tags or []), "asset_folder": folder or "", "resource_type": resource_type,
+                       "display_name": display_name or ""}
+            for asset_id, tags, folder, resource_type, display_name in rows}
