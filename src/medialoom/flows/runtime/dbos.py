@@ -22,16 +22,21 @@ and ``MAX_RECOVERY_ATTEMPTS_EXCEEDED`` read as ``failed``; ``CANCELLED`` (``canc
 
 Queues: runs with a ``partition_key`` go to a queue partitioned by it with
 ``partition_concurrency=1`` (runs of one key never overlap, across every process sharing the
-system database); runs without one go to an unpartitioned queue. ``worker_concurrency`` is per
-process and per queue, so a process runs at most twice that many runs at once. DBOS starts
-queued work by polling (``polling_interval_sec``): a run waits half an interval on average
-before it starts, and consecutive runs of one key are at least one interval apart.
+system database); runs without one go to an unpartitioned queue. ``worker_concurrency`` limits
+each process per queue, so a process runs at most twice that many runs at once; like the
+polling interval it is stored in the queue's row, shared by every process on the system
+database, and the process that started last has set it for all. DBOS starts queued work by
+polling (``polling_interval_sec``, 0.2 s by default; each poll of a queue starts at most
+``worker_concurrency`` runs, and an idle process spends about 7% of a core on it, 20% at 0.05
+s): a run waits half an interval on average before it starts, and consecutive runs of one key
+are at least one interval apart. On a fresh system database the queues' pollers start up to a
+second after ``start`` (DBOS looks for new queues once a second).
 
 System database: SQLite for the embedded mode, a file of its own next to the application's data
 (``sqlite:////var/lib/medialoom/runtime.sqlite``), never the application's database, to keep
 their writers apart. It runs in WAL mode with ``synchronous=NORMAL`` (``sqlite_synchronous``):
 a commit survives a killed process but not a power cut, which may lose the last few steps (their
-blocks then run again). Pass ``"FULL"`` to pay roughly 3x per step for power-cut durability.
+blocks then run again). ``"FULL"`` adds an fsync per commit for power-cut durability.
 With the application on PostgreSQL, pass its URL: DBOS keeps its tables in a schema of their
 own (``dbos``).
 
@@ -54,8 +59,24 @@ Deployment with several processes (one system database on PostgreSQL):
   follow (then drain the old version before the upgrade). The interpreter must stay
   deterministic for the same reason: a replay that asks for different steps than were recorded
   fails the run (DBOS ``DBOSUnexpectedStepError``).
-* **Enqueue-only processes** (web) need no runtime of their own if they hand runs over through
-  a worker; a ``DbosRuntime`` always executes what it takes from its queues.
+* **Every process that submits runs a ``DbosRuntime``** (``submit`` needs a launched DBOS), and
+  every ``DbosRuntime`` also executes runs from the queues. A web process that should only
+  enqueue would use DBOS's ``DBOSClient``, which this module does not wrap yet.
+
+Limits worth knowing:
+
+* ``DBOS.sleep`` (retry backoff, delay blocks) is a durable record plus ``time.sleep`` in the
+  workflow's thread: a sleeping run holds a thread and a ``worker_concurrency`` slot (and its
+  partition key) for the whole wait. Long delays want a continuation instead (end the workflow,
+  enqueue the rest with ``SetEnqueueOptions(delay_seconds=...)``).
+* A block's ``timeout_seconds`` is not enforced here: DBOS times out only async steps
+  (dbos/_core.py ``invoke_step``), so the hooks hand blocks a deadline and blocks honour it.
+* ``RunHooks.finished`` is a step like the others: a process killed between the hook and its
+  checkpoint calls it again after recovery, so it must be idempotent. ``load`` is not called
+  again once recorded, so state the hooks build in ``load`` (in memory) is missing in the
+  process that resumes a run.
+* ``stop()`` does not wait for runs in flight unless asked (``drain_seconds``); they are
+  resumed at the next start, their interrupted attempt executed again.
 
 What is stored: the recorded load step holds the trigger payload and the environment variables
 (secret ones included), and every attempt's output, in the system database. Protect its file or
@@ -177,8 +198,11 @@ class DbosRuntime:
     def stop(self, *, drain_seconds: int = 0) -> None:
         """Shut DBOS down. Runs still executing are left PENDING and resume when a process with
         this executor id starts again (or when ``recover`` names it). ``drain_seconds`` > 0
-        first waits (in whole seconds, DBOS's granularity) for running workflows to end."""
+        stops taking runs from the queues, then waits up to that long (in whole seconds, DBOS
+        polls once a second) for the running ones to end."""
         global _hooks, _runtime
+        if _runtime is not self:
+            return
         try:
             DBOS.destroy(workflow_completion_timeout_sec=drain_seconds)
         finally:
@@ -368,8 +392,9 @@ class _DurableExecutor:
 
 def _attempt(run_id: str, call: BlockCall, attempt: int) -> dict[str, Any]:
     """One attempt, as a plain dict (what DBOS records). An exception fails the attempt."""
+    hooks = _active_hooks()  # outside the try: a runtime being stopped is no failure of the block
     try:
-        result = _active_hooks().execute(run_id, call, attempt)
+        result = hooks.execute(run_id, call, attempt)
     except Exception as error:  # noqa: BLE001  (a hook's exception is a failed attempt)
         result = Failure(f"{type(error).__name__}: {error}")
     return _encode(result)
