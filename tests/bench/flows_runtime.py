@@ -1,6 +1,6 @@
 """What the DBOS runtime costs by itself (prints figures; not a test).
 
-    .venv/bin/python -m tests.runtime.throughput [--runs 300] [--backends sqlite,sqlite-full,postgres]
+    .venv/bin/python -m tests.bench.flows_runtime [--runs 300] [--backends sqlite,sqlite-full,postgres]
 
 No-op hooks (load returns a parsed flow held in memory, every block answers at once), so what
 is measured is the runtime: queueing, checkpoints, the interpreter. For each backend:
