@@ -481,3 +481,16 @@ class FlowVariable(Base):
     value: Mapped[str] = mapped_column(Text)
     secret: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime]
+
+
+class FlowScheduleSlot(Base):
+    """A schedule slot a flow has started its runs for: claimed in the transaction that writes
+    those runs, so each slot starts once across restarts and processes."""
+
+    __tablename__ = "flow_schedule_slots"
+    __table_args__ = (UniqueConstraint("flow_pk", "slot", name="uq_flow_schedule_slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flow_pk: Mapped[int] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"))
+    slot: Mapped[datetime]
+    created_at: Mapped[datetime]

@@ -1,6 +1,7 @@
 """This process's part in running flows: the runtime executing runs through the run hooks, and
-a housekeeping loop that hands over runs whose hand-over was lost (a process that wrote a run and
-died before submitting it, or one that does not execute flows itself) and prunes old runs.
+a housekeeping loop that starts scheduled runs, hands over runs whose hand-over was lost (a
+process that wrote a run and died before submitting it, or one that does not execute flows
+itself) and prunes old runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from medialoom.db.models import FlowRun
 from medialoom.db.session import Database, utcnow
 from medialoom.flows.runs import RunHooks
 from medialoom.flows.runtime.base import Runtime, Submission
+from medialoom.flows.scheduler import Scheduler
 
 log = logging.getLogger("medialoom.flows")
 
@@ -30,6 +32,8 @@ class FlowEngine:
         self.runtime = runtime
         self.hooks = hooks
         self.retention = retention
+        # Schedule triggers (and scheduled searches, which act through the hooks' asset port).
+        self.scheduler = Scheduler(db, self.submit, lambda environment_id: hooks.assets_for(environment_id))
         self.started = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -59,6 +63,7 @@ class FlowEngine:
         rounds = 0
         while not self._stop.wait(HOUSEKEEPING_SECONDS):
             try:
+                self.scheduler.tick()
                 self.resubmit_lost()
                 rounds += 1
                 if rounds % PRUNE_EVERY == 1:

@@ -24,6 +24,7 @@ from medialoom.errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
 from medialoom.flows.blocks.base import BlockType
 from medialoom.flows.definition import FlowDocument, FlowInvalid, parse
 from medialoom.flows.engine import FlowEngine
+from medialoom.flows.ids import new_id
 from medialoom.flows.runtime.base import Submission
 from medialoom.flows import webhooks
 from medialoom.flows.triggers import TRIGGERS, InputParams, WebhookParams, check_inputs
@@ -34,10 +35,6 @@ MAX_DOCUMENT_BYTES = 1 << 20
 
 def _stamp(value: datetime | None) -> str | None:
     return iso(value) if value else None
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 class Flows:

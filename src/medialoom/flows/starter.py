@@ -16,7 +16,7 @@ from medialoom.db.session import utcnow
 from medialoom.flows.definition import FlowDocument
 from medialoom.flows.engine import FlowEngine
 from medialoom.flows.runtime.base import Submission
-from medialoom.flows.service import new_id
+from medialoom.flows.ids import new_id
 from medialoom.flows.triggers import TRIGGERS, per_asset, partition_key, triggers_for
 
 log = logging.getLogger("medialoom.flows")

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from medialoom.flows.schedules import check_cron, check_timezone
 
 
 class ParameterSpec(BaseModel):
@@ -65,6 +67,28 @@ class WebhookParams(InputParams):
     max_bytes: int = Field(256 * 1024, ge=1, le=1024 * 1024, description="Larger bodies are refused (413).")
 
 
+class ScheduleParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cron: str = Field(description="Five fields: minute hour day-of-month month day-of-week, e.g. 0 9 * * 1-5.")
+    timezone: str = Field("UTC", description="The IANA time zone the cron expression is read in.")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return check_timezone(value)
+
+
+class ScheduledSearchParams(ScheduleParams):
+    expression: str = Field(min_length=1, max_length=4000, description="A search expression, as the Search API's.")
+    mode: Literal["per_asset", "list"] = Field("per_asset", description="A run per asset found, or one run with the list.")
+    max_results: int = Field(100, ge=1, le=500)
+
+
 @dataclass(frozen=True)
 class TriggerType:
     name: str
@@ -111,6 +135,10 @@ TRIGGERS: dict[str, TriggerType] = {trigger.name: trigger for trigger in (
                 InputParams),
     TriggerType("catch_webhook", "Catch webhook", "A POST to the flow's own URL starts a run with the body "
                 "as data (never evaluated).", WebhookParams),
+    TriggerType("schedule", "Schedule", "On a cron schedule in a time zone; one run per slot, even across "
+                "restarts (slots missed while nothing ran are caught up for ten minutes).", ScheduleParams),
+    TriggerType("scheduled_search", "Scheduled search", "On a schedule, a search: a run per asset found "
+                "(runs about one asset never overlap) or one run with the list.", ScheduledSearchParams),
     TriggerType("flow_call", "Called by another flow", "Started by a call-flow block, with its inputs; "
                 "the run's last output goes back to the caller.", InputParams),
     TriggerType("asset_uploaded", "Asset uploaded", "A new asset or a new version of one.", AssetFilter,
