@@ -163,12 +163,24 @@ def run(
 
 def _step_line(step: dict) -> str:
     where = f"[{step['iteration']}]" if step["iteration"] else ""
-    if step["status"] != "succeeded":
+    if step["status"] == "reused":
+        outcome = f"-> {step['port']} (reused from the run repeated)"
+    elif step["status"] != "succeeded":
         outcome = f"failed: {step['error']}"
     else:
         outcome = f"-> {step['port']}" if step["port"] else "(ends the run)"
     attempt = f" (attempt {step['attempt']})" if step["attempt"] > 1 else ""
     return f"  {step['block']}{where}{attempt} {outcome} ({step['duration_ms'] or 0:.0f} ms)"
+
+
+@flows_app.command("rerun")
+def rerun(run_id: str,
+          from_failed: Annotated[bool, typer.Option("--from-failed", help="Reuse what succeeded; run the failed "
+                                                    "block and what follows.")] = False,
+          url: Url = "") -> None:
+    """Run again with the same trigger, on the flow's current version."""
+    detail = Api(url).call("POST", f"flow_runs/{run_id}/rerun", body={"from": "failed" if from_failed else "start"})
+    typer.echo(detail["run_id"])
 
 
 @flows_app.command("runs")

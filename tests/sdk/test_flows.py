@@ -247,3 +247,46 @@ def test_a_catch_webhook_starts_runs_only_for_verified_calls(server: RunningServ
     assert "s3cret-value" not in json.dumps(run)  # masked in the run log
     api(server, "DELETE", f"flows/{flow['flow_id']}")
     api(server, "DELETE", "flow_variables/HOOK_SECRET")
+
+
+def test_failures_notify_and_a_rerun_from_the_failed_block_reuses_what_succeeded(
+        server: RunningServer, receiver: Receiver) -> None:
+    hook = f"rerun-{uuid.uuid4().hex[:8]}"
+    receiver.script[f"/{hook}-b"] = [500, 500]  # the second call fails twice (its first run's tries)
+    document = {
+        "name": "fails then works",
+        "trigger": {"type": "manual"},
+        "settings": {"on_failure": {"inbox": True, "notification_url": receiver.url(f"{hook}-failed")}},
+        "blocks": {
+            "first": {"type": "http.request", "params": {"method": "POST", "url": receiver.url(f"{hook}-a")}},
+            "second": {"type": "http.request", "params": {"method": "POST", "url": receiver.url(f"{hook}-b")},
+                       "retry": {"max_attempts": 2, "backoff_seconds": 0.1}},
+            "tell": {"type": "notify.inbox", "params": {"title": "done", "description": "status {{ steps.first.output.status }}",
+                                                        "assets": [{"public_id": "x", "message": "checked"}]}},
+        },
+        "edges": [{"from": "trigger", "to": "first"}, {"from": "first", "port": "ok", "to": "second"},
+                  {"from": "second", "port": "ok", "to": "tell"}],
+    }
+    flow = api(server, "POST", "flows", {"document": document})
+    failed = finished(server, api(server, "POST", f"flows/{flow['flow_id']}/runs", {})["run_id"])
+    assert failed["status"] == "failed" and "500" in failed["error"]
+    assert [(s["block"], s["attempt"], s["status"]) for s in failed["steps"]] == [
+        ("first", 1, "succeeded"), ("second", 1, "failed"), ("second", 2, "failed")]
+    # The failure is in the inbox and was sent, signed, to the flow's failure URL.
+    (told,) = receiver.wait_for(f"{hook}-failed")
+    assert told.payload["notification_type"] == "flow_run_failed" and told.payload["run_id"] == failed["run_id"]
+    inbox = api(server, "GET", "inbox?unread=true")["notifications"]
+    failure = next(n for n in inbox if n["run_id"] == failed["run_id"])
+    assert failure["kind"] == "run_failed" and "fails then works" in failure["title"]
+
+    again = finished(server, api(server, "POST", f"flow_runs/{failed['run_id']}/rerun", {"from": "failed"})["run_id"])
+    assert again["status"] == "succeeded" and again["rerun_of"] == failed["run_id"], (again["error"], again["steps"])
+    assert [(s["block"], s["status"]) for s in again["steps"]] == [
+        ("first", "reused"), ("second", "succeeded"), ("tell", "succeeded")]
+    assert len(receiver.at(f"{hook}-a")) == 1  # the block that had succeeded did not run again
+    message = next(n for n in api(server, "GET", "inbox")["notifications"] if n["run_id"] == again["run_id"])
+    assert message["title"] == "done" and message["body"] == "status 200" and message["assets"][0]["message"] == "checked"
+    assert api(server, "POST", f"inbox/{message['id']}/read") == {"message": "ok"}
+    assert api(server, "POST", f"flow_runs/{again['run_id']}/rerun", {"from": "failed"}, expect=400)
+    from_start = finished(server, api(server, "POST", f"flow_runs/{failed['run_id']}/rerun", {})["run_id"])
+    assert from_start["status"] == "succeeded" and len(receiver.at(f"{hook}-a")) == 2

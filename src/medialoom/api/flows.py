@@ -12,6 +12,9 @@ their versions, enabling, manual runs and the run history. Bodies are JSON docum
     GET    /v1_1/{cloud}/flows/{flow_id}/runs        that flow's runs, newest first
     GET    /v1_1/{cloud}/flow_runs?status=&flow_id=&max_results=&before=
     GET    /v1_1/{cloud}/flow_runs/{run_id}          a run with every block attempt
+    POST   /v1_1/{cloud}/flow_runs/{run_id}/rerun    {"from": "start" | "failed"}: on the current version
+    GET    /v1_1/{cloud}/inbox?unread=true           the in-app inbox (flow messages, failed runs)
+    POST   /v1_1/{cloud}/inbox/{id}/read
     POST   /v1_1/{cloud}/flows/hooks/{token}         a catch-webhook trigger's URL (no Basic auth)
     GET    /v1_1/{cloud}/flow_variables              environment variables and secrets (values of
     PUT    /v1_1/{cloud}/flow_variables/{name}       secrets never shown) {"value": "...", "secret": true}
@@ -179,3 +182,25 @@ async def _runs(cloud: str, request: Request, flow_id: str | None) -> Response:
 async def run_detail(cloud: str, run_id: str, request: Request) -> Response:
     services, env, _values = await admin_call(request, cloud)
     return admin_json(await run_in_threadpool(services.flows.run_detail, env, run_id))
+
+
+@router.post("/v1_1/{cloud}/flow_runs/{run_id}/rerun")
+async def rerun(cloud: str, run_id: str, request: Request) -> Response:
+    services, env, body = await admin_document_call(request, cloud)
+    return admin_json(await run_in_threadpool(services.flows.rerun, env, run_id, body.get("from") or "start"))
+
+
+@router.get("/v1_1/{cloud}/inbox")
+async def inbox(cloud: str, request: Request) -> Response:
+    services, env, values = await admin_call(request, cloud)
+    unread = str(values.get("unread") or "").lower() in ("1", "true")
+    limit = _integer(values, "max_results", 50)
+    before = _integer(values, "before", None)
+    return admin_json(await run_in_threadpool(
+        lambda: services.flow_engine.hooks.inbox.list(env, unread=unread, limit=limit, before=before)))
+
+
+@router.post("/v1_1/{cloud}/inbox/{notification_id}/read")
+async def mark_read(cloud: str, notification_id: int, request: Request) -> Response:
+    services, env, _values = await admin_call(request, cloud)
+    return admin_json(await run_in_threadpool(services.flow_engine.hooks.inbox.mark_read, env, notification_id))

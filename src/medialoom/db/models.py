@@ -494,3 +494,24 @@ class FlowScheduleSlot(Base):
     flow_pk: Mapped[int] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"))
     slot: Mapped[datetime]
     created_at: Mapped[datetime]
+
+
+class InboxNotification(Base):
+    """A message for the people of an environment (the in-app inbox): from a flow's notification
+    block, or about a flow run that failed."""
+
+    __tablename__ = "inbox_notifications"
+    __table_args__ = (Index("ix_inbox_env", "environment_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # message | run_failed
+    title: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text, default="")
+    assets: Mapped[list] = mapped_column(JSON, default=list)  # [{"public_id", "message"}]
+    flow_id: Mapped[str | None] = mapped_column(String(40))
+    run_id: Mapped[str | None] = mapped_column(String(40))
+    # The run step that wrote it: a step replayed after a crash writes nothing twice.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]

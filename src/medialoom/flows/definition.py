@@ -84,6 +84,20 @@ class Edge(BaseModel):
     target: str = Field(alias="to")
 
 
+class FailureSettings(BaseModel):
+    """What happens when a run fails: a message in the environment's inbox, and a notification
+    (signed and retried like every other) to a URL of the team's."""
+
+    model_config = ConfigDict(extra="forbid")
+    inbox: bool = True
+    notification_url: str = Field("", max_length=2000)
+
+
+class FlowSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    on_failure: FailureSettings = Field(default_factory=FailureSettings)
+
+
 class FlowDocument(BaseModel):
     model_config = ConfigDict(extra="forbid")
     schema_version: Literal[1] = 1
@@ -93,6 +107,7 @@ class FlowDocument(BaseModel):
     blocks: dict[str, BlockNode] = Field(default_factory=dict)
     edges: list[Edge] = Field(default_factory=list)
     variables: dict[str, Any] = Field(default_factory=dict, description="Flow variables, read as vars.<name>.")
+    settings: FlowSettings = Field(default_factory=FlowSettings)
 
     def next_blocks(self, source: str, port: str) -> list[str]:
         """The blocks an edge from ``source``'s ``port`` leads to, in the document's order."""

@@ -20,11 +20,13 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select, update
 
-from medialoom.db.models import FlowRun, FlowRunStep, FlowVariable, FlowVersion
+from medialoom.db.models import Environment, Flow, FlowRun, FlowRunStep, FlowVariable, FlowVersion, OutboxEvent
 from medialoom.db.session import Database, utcnow
+from medialoom.events import outbox
 from medialoom.flows import expressions
 from medialoom.flows.blocks.base import AssetOperations, BlockError, BlockType
 from medialoom.flows.definition import FlowDocument
+from medialoom.flows.inbox import Inbox
 from medialoom.flows.interpreter import (
     BlockCall,
     Failure,
@@ -56,6 +58,8 @@ class StepContext:
     deadline: float
     outbound_allow: AllowList
     environment_id: int
+    flow_id: str
+    inbox: Inbox
     _assets_for: Callable[[int], AssetOperations] | None = None
 
     @property
@@ -68,7 +72,12 @@ class StepContext:
 @dataclass(frozen=True)
 class _RunFacts:
     environment_id: int
+    flow_id: str
+    flow_name: str
     secrets: tuple[str, ...]  # values to mask in the run's log
+    # A re-run from the failed block: what the run it repeats recorded for the blocks that had
+    # succeeded, by (block, iteration): (block type, port, output).
+    reuse: Mapping[tuple[str, str], tuple[str, str | None, Any]]
 
 
 class RunHooks:
@@ -77,6 +86,7 @@ class RunHooks:
         self.db = db
         self.blocks = blocks
         self.outbound_allow = outbound_allow
+        self.inbox = Inbox(db)
         # Set once the services exist (they are built after the hooks).
         self.assets_for = assets_for
         # Per run, read once per process: a run resumed after a crash is not loaded again (the
@@ -95,8 +105,6 @@ class RunHooks:
             if run.status == "queued":
                 run.status, run.started_at = "running", utcnow()
             payload = run.trigger_payload
-            self._facts[run_id] = _RunFacts(run.environment_id,
-                                            tuple(value for _, value, secret in variables if secret and value))
         return RunSpec(FlowDocument.model_validate(document), payload,
                        {name: value for name, value, _ in variables})
 
@@ -104,6 +112,10 @@ class RunHooks:
         block_type = self.blocks.get(call.type)
         started, clock = utcnow(), time.perf_counter()
         iteration = ".".join(str(index) for index in call.iteration)
+        facts = self._run_facts(run_id)
+        reused = facts.reuse.get((call.block, iteration))
+        if reused is not None and reused[0] == call.type:
+            return self._reuse(run_id, call, iteration, reused)
         step_id = self._begin_step(run_id, call, iteration, attempt, started)
         resolved: Any = None
         try:
@@ -118,7 +130,7 @@ class RunHooks:
                 raise _Final(f"invalid parameters of {call.block!r}: {_validation(error)}", "invalid") from None
             context = StepContext(run_id, call.block, attempt, f"{run_id}:{call.block}:{iteration}", call.context,
                                   time.monotonic() + call.timeout_seconds, self.outbound_allow,
-                                  self._run_facts(run_id).environment_id, self.assets_for)
+                                  facts.environment_id, facts.flow_id, self.inbox, self.assets_for)
             try:
                 result: Result | Failure = block_type.run(context, params)
             except expressions.ExpressionError as error:  # a condition's own expression
@@ -134,6 +146,8 @@ class RunHooks:
         return result
 
     def finished(self, run_id: str, result: RunResult) -> None:
+        if result.status == "failed":
+            self._tell_of_failure(run_id, result.error)
         with self.db.write() as session:
             failed = result.status == "failed"
             session.execute(update(FlowRun).where(FlowRun.run_id == run_id).values(
@@ -146,11 +160,71 @@ class RunHooks:
         facts = self._facts.get(run_id)
         if facts is None:
             with self.db.read() as session:
-                environment_id = session.scalar(select(FlowRun.environment_id).where(FlowRun.run_id == run_id))
+                run, flow_id, name = session.execute(select(FlowRun, Flow.flow_id, Flow.name).join(
+                    Flow, Flow.id == FlowRun.flow_pk).where(FlowRun.run_id == run_id)).one()
                 secrets = session.scalars(select(FlowVariable.value).where(
-                    FlowVariable.environment_id == environment_id, FlowVariable.secret.is_(True))).all()
-            facts = self._facts[run_id] = _RunFacts(environment_id, tuple(value for value in secrets if value))
+                    FlowVariable.environment_id == run.environment_id, FlowVariable.secret.is_(True))).all()
+                reuse = {}
+                if run.rerun_of and run.resume_from == "failed":
+                    # The original's succeeded steps, the last attempt of each winning.
+                    for block, iteration, block_type, port, output in session.execute(
+                            select(FlowRunStep.block, FlowRunStep.iteration, FlowRunStep.block_type,
+                                   FlowRunStep.port, FlowRunStep.output)
+                            .join(FlowRun, FlowRun.id == FlowRunStep.run_pk)
+                            .where(FlowRun.run_id == run.rerun_of, FlowRunStep.status == "succeeded")
+                            .order_by(FlowRunStep.id)):
+                        reuse[(block, iteration)] = (block_type, port, output)
+            facts = self._facts[run_id] = _RunFacts(run.environment_id, flow_id, name,
+                                                    tuple(value for value in secrets if value), reuse)
         return facts
+
+    def _reuse(self, run_id: str, call: BlockCall, iteration: str,
+               recorded: tuple[str, str | None, Any]) -> Result:
+        """A block the repeated run had finished: its recorded outcome, logged as reused."""
+        _, port, output = recorded
+        if call.type == "set_variables":
+            result: Result = SetVariables(dict(output or {}))
+        elif call.type == "for_each":  # its items are evaluated again (it only computes)
+            items = expressions.resolve(call.params, call.context, path=f"{call.block}.params").get("items", [])
+            result = Loop(list(items))
+        elif call.type == "delay":
+            result = Sleep(0, output)
+        else:
+            result = Outcome(port or "ok", output)
+        with self.db.write() as session:
+            run_pk = session.scalar(select(FlowRun.id).where(FlowRun.run_id == run_id))
+            exists = session.scalar(select(FlowRunStep.id).where(
+                FlowRunStep.run_pk == run_pk, FlowRunStep.block == call.block, FlowRunStep.iteration == iteration))
+            if exists is None:
+                now = utcnow()
+                session.add(FlowRunStep(run_pk=run_pk, block=call.block, block_type=call.type, iteration=iteration,
+                                        attempt=0, status="reused", output=output, port=port, started_at=now,
+                                        finished_at=now, duration_ms=0.0))
+        return result
+
+    def _tell_of_failure(self, run_id: str, error: str) -> None:
+        """The flow's on_failure settings: an inbox message, and a signed notification."""
+        facts = self._run_facts(run_id)
+        with self.db.read() as session:
+            run = session.scalar(select(FlowRun).where(FlowRun.run_id == run_id))
+            document = session.scalar(select(FlowVersion.document).where(FlowVersion.flow_pk == run.flow_pk,
+                                                                         FlowVersion.version == run.version))
+            api_key = session.scalar(select(Environment.api_key).where(Environment.id == facts.environment_id))
+        settings = FlowDocument.model_validate(document).settings.on_failure
+        message = self._masked(run_id, error)
+        if settings.inbox:
+            self.inbox.add(facts.environment_id, kind="run_failed", title=f"Flow {facts.flow_name!r} failed",
+                           body=message, flow_id=facts.flow_id, run_id=run_id, dedupe_key=f"{run_id}:failed")
+        if settings.notification_url:
+            with self.db.write() as session:
+                already = session.scalar(select(OutboxEvent.id).where(
+                    OutboxEvent.notification_type == "flow_run_failed", OutboxEvent.asset_id == run_id))
+                if already is None:  # finished runs at least once: tell once
+                    outbox.record(session, environment_id=facts.environment_id, notification_type="flow_run_failed",
+                                  payload={"flow_id": facts.flow_id, "flow_name": facts.flow_name, "run_id": run_id,
+                                           "error": message},
+                                  api_key=api_key, asset_id=run_id, notification_url=settings.notification_url,
+                                  source="flow")
 
     # -- the run log ------------------------------------------------------------------------
 

@@ -164,6 +164,29 @@ class Flows:
         run_id = self.enqueue(env, row.id, row.current_version, flow.trigger.type, {"inputs": checked})
         return self.run_detail(env, run_id)
 
+    def rerun(self, env: EnvironmentInfo, run_id: str, start_from: object = "start") -> dict:
+        """Run again with the same trigger payload, on the flow's current version (a fixed flow is
+        why one re-runs). From ``failed``: the blocks that had succeeded are not run again, their
+        recorded outputs are used; the failed block and what follows it run."""
+        if start_from not in ("start", "failed"):
+            raise BadRequest("from must be 'start' or 'failed'")
+        with self.db.read() as session:
+            original = session.scalar(select(FlowRun).where(FlowRun.environment_id == env.id,
+                                                            FlowRun.run_id == run_id))
+            if original is None:
+                raise NotFound(f"Run {run_id} not found")
+            flow = session.get(Flow, original.flow_pk)
+        if start_from == "failed" and original.status != "failed":
+            raise BadRequest(f"Run {run_id} did not fail ({original.status}): re-run it from the start")
+        run = FlowRun(run_id=new_id("run"), environment_id=env.id, flow_pk=flow.id, version=flow.current_version,
+                      status="queued", trigger_type=original.trigger_type, trigger_payload=original.trigger_payload,
+                      partition_key=original.partition_key, rerun_of=original.run_id,
+                      resume_from=start_from, created_at=utcnow())
+        with self.db.write() as session:
+            session.add(run)
+        self.engine.submit(Submission(run.run_id, run.partition_key))
+        return self.run_detail(env, run.run_id)
+
     def receive_webhook(self, env: EnvironmentInfo, token: str, headers: Mapping[str, str], body: bytes) -> dict:
         """A call to a catch-webhook URL: checked (size, signature, type, declared inputs), then
         a run of the flow's current version with the body as its trigger payload."""
@@ -241,7 +264,8 @@ _WEBHOOK_ERRORS = {401: Unauthorized, 413: PayloadTooLarge, 415: UnsupportedMedi
 
 def _run(run: FlowRun, flow_id: str) -> dict[str, Any]:
     return {"run_id": run.run_id, "id": run.id, "flow_id": flow_id, "version": run.version, "status": run.status,
-            "trigger_type": run.trigger_type, "error": run.error, "created_at": _stamp(run.created_at),
+            "trigger_type": run.trigger_type, "error": run.error, "rerun_of": run.rerun_of,
+            "created_at": _stamp(run.created_at),
             "started_at": _stamp(run.started_at), "finished_at": _stamp(run.finished_at)}
 
 

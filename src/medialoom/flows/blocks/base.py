@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from medialoom.flows.inbox import Inbox
 from medialoom.flows.interpreter import Result
 from medialoom.net.addresses import AllowList
 
@@ -84,6 +85,11 @@ class BlockContext(Protocol):
     expressions: Mapping[str, Any]  # trigger, steps, item, index, vars, env (plain values)
     deadline: float  # time.monotonic() by which the block must have finished
     outbound_allow: AllowList  # private addresses HTTP blocks may reach nonetheless (the guard's)
+    environment_id: int
+    flow_id: str
+
+    @property
+    def inbox(self) -> Inbox: ...
 
     @property
     def assets(self) -> AssetOperations:
