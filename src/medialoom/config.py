@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     flow_executor_id: str = "local"
     # Runs executed at the same time by one process.
     flow_concurrency: int = 16
+    # A process executing flows that has not said it is alive for this long is taken for dead,
+    # and another hands its unfinished runs back to the queues.
+    flow_executor_timeout_seconds: float = 30.0
     # Finished runs and their logs are kept this many days.
     flow_run_retention_days: int = 30
 

@@ -114,7 +114,9 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
     runtime = DbosRuntime(settings.effective_flow_runtime_database_url, executor_id=settings.flow_executor_id,
                           worker_concurrency=settings.flow_concurrency)
     flow_engine = FlowEngine(db, runtime, RunHooks(db, blocks, allow),
-                             retention=timedelta(days=settings.flow_run_retention_days))
+                             retention=timedelta(days=settings.flow_run_retention_days),
+                             executor_id=settings.flow_executor_id,
+                             executor_timeout=timedelta(seconds=settings.flow_executor_timeout_seconds))
     services = Services(
         settings=settings,
         db=db,

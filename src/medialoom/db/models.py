@@ -515,3 +515,15 @@ class InboxNotification(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
+
+
+class FlowExecutor(Base):
+    """A process executing flow runs, by its runtime executor id, and when it last said it was
+    alive. A process silent for longer than the executor timeout is taken for dead: another
+    hands its unfinished runs back to the queues."""
+
+    __tablename__ = "flow_executors"
+
+    executor_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    heartbeat_at: Mapped[datetime]
+    started_at: Mapped[datetime]

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
-from medialoom.db.models import FlowRun
+from medialoom.db.models import FlowExecutor, FlowRun
 from medialoom.db.session import Database, utcnow
 from medialoom.flows.runs import RunHooks
 from medialoom.flows.runtime.base import Runtime, Submission
@@ -27,11 +27,14 @@ PRUNE_EVERY = 720  # housekeeping rounds (an hour)
 
 
 class FlowEngine:
-    def __init__(self, db: Database, runtime: Runtime, hooks: RunHooks, *, retention: timedelta) -> None:
+    def __init__(self, db: Database, runtime: Runtime, hooks: RunHooks, *, retention: timedelta,
+                 executor_id: str = "local", executor_timeout: timedelta = timedelta(seconds=30)) -> None:
         self.db = db
         self.runtime = runtime
         self.hooks = hooks
         self.retention = retention
+        self.executor_id = executor_id
+        self.executor_timeout = executor_timeout
         # Schedule triggers (and scheduled searches, which act through the hooks' asset port).
         self.scheduler = Scheduler(db, self.submit, lambda environment_id: hooks.assets_for(environment_id))
         self.started = False
@@ -41,6 +44,7 @@ class FlowEngine:
     def start(self) -> None:
         self.runtime.start(self.hooks)
         self.started = True
+        self.heartbeat(started=True)
         self._thread = threading.Thread(target=self._housekeeping, name="flow-housekeeping", daemon=True)
         self._thread.start()
 
@@ -54,15 +58,23 @@ class FlowEngine:
         self.started = False
 
     def submit(self, submission: Submission) -> None:
-        """Hand a committed run to the runtime now when this process executes flows; otherwise
-        a process that does picks it up within a housekeeping round."""
+        """Hand a committed run to the runtime now. In a process that does not execute flows a
+        failure to enqueue leaves the run queued: a process that does hands it over within a
+        housekeeping round or two."""
         if self.started:
             self.runtime.submit(submission)
+            return
+        try:
+            self.runtime.submit(submission)
+        except Exception as error:  # noqa: BLE001 - e.g. no runtime has created its database yet
+            log.info("run %s left queued for a flow-executing process: %s", submission.run_id, error)
 
     def _housekeeping(self) -> None:
         rounds = 0
         while not self._stop.wait(HOUSEKEEPING_SECONDS):
             try:
+                self.heartbeat()
+                self.recover_dead()
                 self.scheduler.tick()
                 self.resubmit_lost()
                 rounds += 1
@@ -70,6 +82,37 @@ class FlowEngine:
                     self.prune()
             except Exception:  # the next round tries again
                 log.exception("flow housekeeping failed")
+
+    def heartbeat(self, *, started: bool = False) -> None:
+        now = utcnow()
+        with self.db.write() as session:
+            row = session.get(FlowExecutor, self.executor_id)
+            if row is None:
+                session.add(FlowExecutor(executor_id=self.executor_id, heartbeat_at=now, started_at=now))
+            else:
+                row.heartbeat_at = now
+                if started:
+                    row.started_at = now
+
+    def recover_dead(self) -> list[str]:
+        """Hand the unfinished runs of executors silent for longer than the timeout back to the
+        queues (whichever live process deletes a dead one's row does it, once). A process that
+        was only slow finds its runs taken over: the idempotency keys are what makes that safe."""
+        threshold = utcnow() - self.executor_timeout
+        with self.db.read() as session:
+            silent = session.scalars(select(FlowExecutor.executor_id).where(
+                FlowExecutor.heartbeat_at < threshold, FlowExecutor.executor_id != self.executor_id)).all()
+        recovered = []
+        for executor_id in silent:
+            with self.db.write() as session:
+                claimed = session.execute(delete(FlowExecutor).where(
+                    FlowExecutor.executor_id == executor_id, FlowExecutor.heartbeat_at < threshold)).rowcount
+            if claimed:
+                runs = self.runtime.recover([executor_id])
+                log.warning("executor %s was silent for %s: %d of its runs handed back to the queues",
+                            executor_id, self.executor_timeout, len(runs))
+                recovered += runs
+        return recovered
 
     def resubmit_lost(self) -> int:
         with self.db.read() as session:

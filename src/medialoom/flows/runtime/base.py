@@ -57,3 +57,6 @@ class Runtime(Protocol):
         """The run's final status (succeeded, failed, stopped), or None if still running."""
 
     def status(self, run_ids: list[str]) -> Mapping[str, str]: ...
+
+    def recover(self, executor_ids: list[str]) -> list[str]:
+        """Hand the unfinished runs of dead processes back to the queues; their run ids."""

@@ -149,6 +149,7 @@ class DbosRuntime:
         self.log_level = log_level
         self._engine: sa.Engine | None = None
         self._queues: dict[str, Any] = {}
+        self._client: Any = None  # a DBOSClient, for processes that enqueue without executing
 
     @property
     def sqlite(self) -> bool:
@@ -236,8 +237,11 @@ class DbosRuntime:
     def submit(self, submission: Submission) -> None:
         """Enqueue durably under the run id (a second submission of one id is a no-op: DBOS
         returns the existing workflow). The enqueue runs outside any workflow context, so a
-        block that submits another run does not make it a child of its own run."""
-        self._require_started()
+        block that submits another run does not make it a child of its own run. A process that
+        does not execute runs (a web worker) enqueues through a DBOS client instead."""
+        if _runtime is not self:
+            self._client_submit(submission)
+            return
         if submission.partition_key is None:
             queue, options = self._queues[QUEUE], SetEnqueueOptions()
         else:
@@ -320,6 +324,25 @@ class DbosRuntime:
                  "started_at_ms": step["started_at_epoch_ms"], "completed_at_ms": step["completed_at_epoch_ms"],
                  "output": step["output"], "error": None if step["error"] is None else str(step["error"])}
                 for step in DBOS.list_workflow_steps(run_id)]
+
+    def _client_submit(self, submission: Submission) -> None:
+        """Enqueue from outside the runtime (the system database must exist: some process has
+        started the runtime on it once)."""
+        from dbos import DBOSClient
+
+        with _lock:
+            if self._client is None:
+                if self.sqlite:
+                    self._client = DBOSClient(system_database_engine=self._sqlite_engine())
+                else:
+                    self._client = DBOSClient(system_database_url=self.system_database_url,
+                                              dbos_system_schema=self.schema)
+        options: dict[str, Any] = {"workflow_name": WORKFLOW_NAME, "workflow_id": submission.run_id,
+                                   "app_version": self.app_version, "application_name": APP_NAME,
+                                   "queue_name": QUEUE if submission.partition_key is None else KEYED_QUEUE}
+        if submission.partition_key is not None:
+            options["queue_partition_key"] = submission.partition_key
+        self._client.enqueue(options, submission.run_id)
 
     def _require_started(self) -> None:
         if _runtime is not self:
