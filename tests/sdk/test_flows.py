@@ -290,3 +290,37 @@ def test_failures_notify_and_a_rerun_from_the_failed_block_reuses_what_succeeded
     assert api(server, "POST", f"flow_runs/{again['run_id']}/rerun", {"from": "failed"}, expect=400)
     from_start = finished(server, api(server, "POST", f"flow_runs/{failed['run_id']}/rerun", {})["run_id"])
     assert from_start["status"] == "succeeded" and len(receiver.at(f"{hook}-a")) == 2
+
+
+def test_a_flow_calls_another_and_gets_its_output(server: RunningServer) -> None:
+    callee = api(server, "POST", "flows", {"document": {
+        "name": "doubler",
+        "trigger": {"type": "flow_call", "params": {"parameters": [{"name": "x", "type": "number", "required": True}]}},
+        "blocks": {"double": {"type": "set_variables", "params": {"values": {"twice": "{{ trigger.inputs.x * 2 }}"}}},
+                   "check": {"type": "condition", "params": {"expression": "vars.twice < 100"}},
+                   "too_big": {"type": "stop", "params": {"status": "failed", "message": "too big"}}},
+        "edges": [{"from": "trigger", "to": "double"}, {"from": "double", "port": "ok", "to": "check"},
+                  {"from": "check", "port": "false", "to": "too_big"}]}})
+    caller = api(server, "POST", "flows", {"document": {
+        "name": "caller",
+        "trigger": {"type": "manual", "params": {"parameters": [{"name": "x", "type": "number"}]}},
+        "blocks": {"call": {"type": "flow.call", "params": {"flow_id": callee["flow_id"],
+                                                             "inputs": {"x": "{{ trigger.inputs.x }}"}}},
+                   "use": {"type": "set_variables", "params": {"values": {"got": "{{ steps.call.output.variables.twice }}"}}},
+                   "handle": {"type": "set_variables", "params": {"values": {"failed": "{{ steps.call.error.message }}"}}}},
+        "edges": [{"from": "trigger", "to": "call"}, {"from": "call", "port": "ok", "to": "use"},
+                  {"from": "call", "port": "error", "to": "handle"}]}})
+    run = finished(server, api(server, "POST", f"flows/{caller['flow_id']}/runs", {"inputs": {"x": 21}})["run_id"])
+    assert run["status"] == "succeeded" and run["result"]["variables"]["got"] == 42
+    called = run["steps"][0]["output"]["run_id"]
+    assert api(server, "GET", f"flow_runs/{called}")["trigger"]["inputs"] == {"x": 21}
+
+    failing = finished(server, api(server, "POST", f"flows/{caller['flow_id']}/runs", {"inputs": {"x": 80}})["run_id"])
+    assert failing["status"] == "succeeded" and "too big" in failing["result"]["variables"]["failed"]
+    # Calling a flow that does not start "when called" fails the call, naming why.
+    wrong = api(server, "PUT", f"flows/{caller['flow_id']}", {"document": {
+        **api(server, "GET", f"flows/{caller['flow_id']}")["document"], "blocks": {
+            **api(server, "GET", f"flows/{caller['flow_id']}")["document"]["blocks"],
+            "call": {"type": "flow.call", "params": {"flow_id": caller["flow_id"]}}}}})
+    refused = finished(server, api(server, "POST", f"flows/{wrong['flow_id']}/runs", {"inputs": {"x": 1}})["run_id"])
+    assert "not when called" in refused["result"]["variables"]["failed"]

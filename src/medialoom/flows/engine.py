@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 
 from medialoom.db.models import FlowExecutor, FlowRun
 from medialoom.db.session import Database, utcnow
+from medialoom.flows.calls import FlowCalls
 from medialoom.flows.runs import RunHooks
 from medialoom.flows.runtime.base import Runtime, Submission
 from medialoom.flows.scheduler import Scheduler
@@ -35,6 +36,7 @@ class FlowEngine:
         self.retention = retention
         self.executor_id = executor_id
         self.executor_timeout = executor_timeout
+        hooks.calls = FlowCalls(db, self.submit)  # flow.call blocks start runs through this engine
         # Schedule triggers (and scheduled searches, which act through the hooks' asset port).
         self.scheduler = Scheduler(db, self.submit, lambda environment_id: hooks.assets_for(environment_id))
         self.started = False

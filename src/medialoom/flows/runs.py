@@ -26,6 +26,7 @@ from medialoom.events import outbox
 from medialoom.flows import expressions
 from medialoom.flows.blocks.base import AssetOperations, BlockError, BlockType
 from medialoom.flows.definition import FlowDocument
+from medialoom.flows.calls import FlowCalls
 from medialoom.flows.inbox import Inbox
 from medialoom.flows.interpreter import (
     BlockCall,
@@ -60,6 +61,7 @@ class StepContext:
     environment_id: int
     flow_id: str
     inbox: Inbox
+    calls: FlowCalls | None
     _assets_for: Callable[[int], AssetOperations] | None = None
 
     @property
@@ -87,6 +89,7 @@ class RunHooks:
         self.blocks = blocks
         self.outbound_allow = outbound_allow
         self.inbox = Inbox(db)
+        self.calls: FlowCalls | None = None  # set by the engine, which can start runs
         # Set once the services exist (they are built after the hooks).
         self.assets_for = assets_for
         # Per run, read once per process: a run resumed after a crash is not loaded again (the
@@ -130,7 +133,7 @@ class RunHooks:
                 raise _Final(f"invalid parameters of {call.block!r}: {_validation(error)}", "invalid") from None
             context = StepContext(run_id, call.block, attempt, f"{run_id}:{call.block}:{iteration}", call.context,
                                   time.monotonic() + call.timeout_seconds, self.outbound_allow,
-                                  facts.environment_id, facts.flow_id, self.inbox, self.assets_for)
+                                  facts.environment_id, facts.flow_id, self.inbox, self.calls, self.assets_for)
             try:
                 result: Result | Failure = block_type.run(context, params)
             except expressions.ExpressionError as error:  # a condition's own expression

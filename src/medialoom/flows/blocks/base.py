@@ -15,13 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from medialoom.flows.inbox import Inbox
 from medialoom.flows.interpreter import Result
 from medialoom.net.addresses import AllowList
+
+if TYPE_CHECKING:  # for annotations only: both import BlockError from here
+    from medialoom.flows.calls import FlowCalls
+    from medialoom.flows.inbox import Inbox
 
 
 class BlockError(Exception):
@@ -87,6 +90,7 @@ class BlockContext(Protocol):
     outbound_allow: AllowList  # private addresses HTTP blocks may reach nonetheless (the guard's)
     environment_id: int
     flow_id: str
+    calls: FlowCalls  # starts another flow's run and waits for it (flow.call)
 
     @property
     def inbox(self) -> Inbox: ...
