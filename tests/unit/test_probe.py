@@ -141,3 +141,15 @@ def test_random_bytes_never_crash(body, prefix):
     except (InvalidMedia, MediaRejected):
         pass
 
+
+
+def test_svg_is_still_an_image_once_the_renderer_has_blocked_untrusted_loaders():
+    """The server imports the renderer, which blocks libvips' untrusted loaders for the whole
+    process: SVG uploads must still be probed, and an SVG still reads no file and fetches nothing."""
+    import medialoom.transform.render  # noqa: F401 - its import blocks the untrusted loaders
+
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60"/>'
+    assert probe(io.BytesIO(svg), max_megapixels=10).format == "svg"
+    sneaky = (b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="8" '
+              b'height="8"><image xlink:href="file:///etc/passwd" width="8" height="8"/></svg>')
+    assert pyvips.Image.new_from_buffer(sneaky, "").avg() == 0

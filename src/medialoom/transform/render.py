@@ -26,6 +26,11 @@ from medialoom.transform.grammar import (Component, Layer, Quality, Size, Transf
                                          color_rgba)
 
 pyvips.block_untrusted_set(True)
+# SVG is one of the images we accept. libvips counts its loader as untrusted (librsvg is a large
+# parser), but loaded from memory it has no base to resolve references against: it reads no file
+# and fetches nothing (checked by tests), so it stays allowed; every other untrusted loader
+# (ImageMagick, PDF, MATLAB ...) is blocked in every process that imports the renderer.
+pyvips.operation_block_set("VipsForeignLoadSvg", False)
 
 OUTPUT_FORMATS = ("jpg", "png", "webp", "avif", "gif")
 # q_auto levels per encoder family: AVIF's scale reaches the same look at lower numbers.
