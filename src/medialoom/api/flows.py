@@ -32,6 +32,7 @@ from starlette.responses import Response
 from medialoom.api.admin import admin_call, admin_document_call, admin_json
 from medialoom.api.responses import CloudinaryJSON
 from medialoom.errors import BadRequest, PayloadTooLarge
+from medialoom.flows.catalog import describe_catalog
 from medialoom.flows.definition import json_schema
 from medialoom.flows.triggers import TRIGGERS
 
@@ -84,9 +85,8 @@ async def delete_variable(cloud: str, name: str, request: Request) -> Response:
 
 @router.get("/v1_1/{cloud}/flow_catalog")
 async def catalog(cloud: str, request: Request) -> Response:
-    services, _env, _values = await admin_call(request, cloud)
-    return admin_json({"blocks": [block.describe() for block in services.flows.blocks.values()],
-                       "triggers": [trigger.describe() for trigger in TRIGGERS.values()]})
+    await admin_call(request, cloud)
+    return admin_json({"blocks": describe_catalog(), "triggers": [trigger.describe() for trigger in TRIGGERS.values()]})
 
 
 @router.get("/v1_1/{cloud}/flow_schema")
