@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     flow_executor_id: str = "local"
     # Runs executed at the same time by one process.
     flow_concurrency: int = 16
+    # How often the runtime looks for queued runs: a run waits half of it on average before it
+    # starts. 0.05 cuts that wait to ~25 ms at ~20 % of a core while idle (0.2: ~8 %).
+    flow_poll_seconds: float = 0.2
     # A process executing flows that has not said it is alive for this long is taken for dead,
     # and another hands its unfinished runs back to the queues.
     flow_executor_timeout_seconds: float = 30.0

@@ -152,9 +152,11 @@ def end_to_end(server: RunningServer, api: Api, receiver: Receiver, uploads: int
 
 
 @contextlib.contextmanager
-def server_on(database: str, root: Path) -> Iterator[RunningServer]:
+def server_on(database: str, root: Path, poll: float | None) -> Iterator[RunningServer]:
     with contextlib.ExitStack() as stack:
         env = {"MEDIALOOM_OUTBOUND_ALLOW": RECEIVER_HOST}
+        if poll is not None:
+            env["MEDIALOOM_FLOW_POLL_SECONDS"] = str(poll)
         if database == "postgresql":
             env["MEDIALOOM_DATABASE_URL"] = stack.enter_context(temporary_database())
         server = start_server(root / database, extra_env=env)
@@ -168,6 +170,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--samples", type=int, default=15)
     parser.add_argument("--uploads", type=int, default=50)
+    parser.add_argument("--poll", type=float, default=None, help="MEDIALOOM_FLOW_POLL_SECONDS for the server")
     args = parser.parse_args()
     databases = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     print(f"flows benchmark on {os.cpu_count()} CPUs; aims: >= 500 no-op flows/s (SQLite), < 1 ms per block "
@@ -175,7 +178,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="medialoom-flows-bench-") as scratch, \
             running_receiver(RECEIVER_HOST) as receiver:
         for database in databases:
-            with server_on(database, Path(scratch)) as server:
+            with server_on(database, Path(scratch), args.poll) as server:
                 api = Api(server)
                 print(f"\n{database}", flush=True)
                 print("  " + throughput(server, api, args.runs), flush=True)
