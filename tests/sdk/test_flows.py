@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import cloudinary.api
 import cloudinary.uploader
 import httpx
 import pytest
@@ -324,3 +325,31 @@ def test_a_flow_calls_another_and_gets_its_output(server: RunningServer) -> None
             "call": {"type": "flow.call", "params": {"flow_id": caller["flow_id"]}}}}})
     refused = finished(server, api(server, "POST", f"flows/{wrong['flow_id']}/runs", {"inputs": {"x": 1}})["run_id"])
     assert "not when called" in refused["result"]["variables"]["failed"]
+
+
+def test_upload_triggers_filter_by_preset_and_metadata(server: RunningServer, receiver: Receiver, files) -> None:
+    hook = f"preset-{uuid.uuid4().hex[:8]}"
+    preset = f"flowpreset{uuid.uuid4().hex[:6]}"
+    cloudinary.api.create_upload_preset(name=preset, unsigned=False, tags="from-preset")
+    flow = api(server, "POST", "flows", {"enabled": True, "document": {
+        "name": "preset uploads",
+        "trigger": {"type": "asset_uploaded", "params": {"upload_preset": preset}},
+        "blocks": {"tell": {"type": "http.request", "params": {
+            "method": "POST", "url": receiver.url(hook),
+            "body": {"public_id": "{{ trigger.public_id }}", "preset": "{{ trigger.upload_preset }}"}}}},
+        "edges": [{"from": "trigger", "to": "tell"}]}})
+    try:
+        cloudinary.uploader.upload(str(files["png"]))  # no preset: no run
+        with_preset = cloudinary.uploader.upload(str(files["png"]), upload_preset=preset)
+        (call,) = receiver.wait_for(hook, timeout=30)
+        assert call.payload == {"public_id": with_preset["public_id"], "preset": preset}
+        time.sleep(1)
+        assert len(receiver.at(hook)) == 1
+        # The preset name reaches flows only: the upload notification keeps Cloudinary's shape.
+        (payload,) = [json.loads(row[0]) if isinstance(row[0], str) else row[0] for row in server.query(
+            "select payload from outbox_events where notification_type = 'upload' and asset_id = :asset_id",
+            asset_id=with_preset["asset_id"])]
+        assert "upload_preset" not in payload
+    finally:
+        api(server, "DELETE", f"flows/{flow['flow_id']}")
+        cloudinary.api.delete_upload_preset(preset)

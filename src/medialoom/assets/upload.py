@@ -195,7 +195,8 @@ class Uploader:
             # less the delete token: whoever holds that may delete the asset.
             event_payload = {k: v for k, v in body.items() if k != "delete_token"}
             outbox.record(session, environment_id=env.id, notification_type="upload", payload=event_payload,
-                          api_key=env.api_key, asset_id=asset.asset_id, notification_url=options.notification_url)
+                          api_key=env.api_key, asset_id=asset.asset_id, notification_url=options.notification_url,
+                          facts={"upload_preset": options.upload_preset} if options.upload_preset else None)
         if discard_key:
             discard_original(self.blobs, discard_key)
         return body

@@ -146,8 +146,8 @@ class UploadPreset(Base):
 class OutboxEvent(Base):
     """One change to an asset, in Cloudinary's notification payload shape.
 
-    Written in the same transaction as the change it describes; the dispatcher (a later issue)
-    delivers rows whose ``dispatched_at`` is empty.
+    Written in the same transaction as the change it describes; the dispatcher (events/)
+    delivers rows whose ``dispatched_at`` is empty and starts the flows they trigger.
     """
 
     __tablename__ = "outbox_events"
@@ -162,6 +162,9 @@ class OutboxEvent(Base):
     payload: Mapped[dict]
     created_at: Mapped[datetime]
     dispatched_at: Mapped[datetime | None]
+    # What the flow engine may read of the change but the notification does not carry (the
+    # upload preset, say); never sent.
+    facts: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class NotificationEndpoint(Base):

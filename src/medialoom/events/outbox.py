@@ -47,6 +47,7 @@ def record(
     asset_id: str | None = None,
     notification_url: str | None = None,
     source: str = "api",
+    facts: dict[str, Any] | None = None,
 ) -> None:
     now = datetime.now(UTC)  # to the microsecond: the delivery log and the benchmark time from it
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -71,4 +72,5 @@ def record(
         "payload": body,
         "created_at": now,
         "dispatched_at": None,
+        "facts": facts or None,
     })

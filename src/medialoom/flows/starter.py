@@ -51,7 +51,7 @@ class FlowStarter:
                     continue
                 params = trigger.Params.model_validate(FlowDocument.model_validate(document).trigger.params)
                 for part in per_asset(event.payload):
-                    payload = {**facts.get(part.get("asset_id"), {}), **part}
+                    payload = {**facts.get(part.get("asset_id"), {}), **(event.facts or {}), **part}
                     if not trigger.matches(params, payload):
                         continue
                     run = FlowRun(run_id=new_id("run"), environment_id=flow.environment_id, flow_pk=flow.id,
@@ -73,7 +73,8 @@ class FlowStarter:
 
 
 def _asset_facts(session, events: list[OutboxEvent]) -> dict[str, dict]:  # noqa: ANN001
-    """The current tags, asset folder, resource type and display name of the assets the events are about, for
+    """The current tags, asset folder, resource type, display name and structured metadata of the
+    assets the events are about, for
     filters and for ``trigger.tags`` when the event's own payload leaves them out (a tag change
     carries only what was added and removed, a moderation change no tags). Read when the event is
     dispatched, so a change made since shows."""
@@ -81,7 +82,7 @@ def _asset_facts(session, events: list[OutboxEvent]) -> dict[str, dict]:  # noqa
     if not asset_ids:
         return {}
     rows = session.execute(select(Asset.asset_id, Asset.tags, Asset.asset_folder, Asset.resource_type,
-                                  Asset.display_name).where(Asset.asset_id.in_(asset_ids))).all()
+                                  Asset.display_name, Asset.metadata_).where(Asset.asset_id.in_(asset_ids))).all()
     return {asset_id: {"tags": list(tags or []), "asset_folder": folder or "", "resource_type": resource_type,
-                       "display_name": display_name or ""}
-            for asset_id, tags, folder, resource_type, display_name in rows}
+                       "display_name": display_name or "", "metadata": dict(metadata or {})}
+            for asset_id, tags, folder, resource_type, display_name, metadata in rows}

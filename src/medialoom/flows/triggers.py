@@ -43,6 +43,12 @@ class AssetFilter(BaseModel):
     tags_any: list[str] = Field(default_factory=list, description="At least one of these tags.")
     tags_all: list[str] = Field(default_factory=list, description="Every one of these tags.")
     tags_none: list[str] = Field(default_factory=list, description="None of these tags.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Structured metadata values the asset "
+                                     "must have (for a multi-value field: one of its values).")
+
+
+class UploadFilter(AssetFilter):
+    upload_preset: str = Field("", max_length=255, description="Only uploads made with this preset.")
 
 
 class ModerationFilter(AssetFilter):
@@ -122,7 +128,15 @@ def _asset_matches(wanted: AssetFilter, asset: dict[str, Any]) -> bool:
         return False
     if wanted.tags_all and not set(wanted.tags_all) <= tags:
         return False
-    return not (wanted.tags_none and tags & set(wanted.tags_none))
+    if wanted.tags_none and tags & set(wanted.tags_none):
+        return False
+    metadata = asset.get("metadata") or {}
+    for field_id, value in wanted.metadata.items():
+        held = metadata.get(field_id)
+        if not (held == value or (isinstance(held, list) and value in held)):
+            return False
+    return not (isinstance(wanted, UploadFilter) and wanted.upload_preset
+                and asset.get("upload_preset") != wanted.upload_preset)
 
 
 def _moderation_matches(params: BaseModel, payload: dict[str, Any]) -> bool:
@@ -141,8 +155,8 @@ TRIGGERS: dict[str, TriggerType] = {trigger.name: trigger for trigger in (
                 "(runs about one asset never overlap) or one run with the list.", ScheduledSearchParams),
     TriggerType("flow_call", "Called by another flow", "Started by a call-flow block, with its inputs; "
                 "the run's last output goes back to the caller.", InputParams),
-    TriggerType("asset_uploaded", "Asset uploaded", "A new asset or a new version of one.", AssetFilter,
-                events=("upload",)),
+    TriggerType("asset_uploaded", "Asset uploaded", "A new asset or a new version of one (optionally only "
+                "with an upload preset).", UploadFilter, events=("upload",)),
     TriggerType("moderation_changed", "Moderation changed", "An asset was approved, rejected or queued.",
                 ModerationFilter, events=("moderation",), extra_match=_moderation_matches),
     TriggerType("asset_renamed", "Asset renamed or moved", "A new public id or asset folder.", AssetFilter,
