@@ -12,13 +12,12 @@ import sys
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from tests.postgres import temporary_database
 from tests.receiver import running_receiver
 from tests.sdk.conftest import ORIGIN_HOST, SERVER_ENV
-from tests.sdk.helpers import basic_auth
+from tests.sdk.helpers import flows_api
 from tests.server import RunningServer, start_server
 
 pytestmark = pytest.mark.sdk
@@ -43,13 +42,6 @@ def worker(server: RunningServer, executor_id: str) -> subprocess.Popen:
                             stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
-def call(server: RunningServer, method: str, path: str, body: object = None) -> dict:
-    response = httpx.request(method, f"{server.base_url}/v1_1/{server.cloud_name}/{path}", json=body,
-                             headers=basic_auth(server), timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def test_a_dead_workers_runs_are_taken_over_by_a_live_one(web_only: RunningServer) -> None:
     server = web_only
     with running_receiver(ORIGIN_HOST) as receiver:
@@ -60,11 +52,11 @@ def test_a_dead_workers_runs_are_taken_over_by_a_live_one(web_only: RunningServe
                        "after": {"type": "http.request", "params": {"method": "POST", "url": receiver.url("after")}}},
             "edges": [{"from": "trigger", "to": "before"}, {"from": "before", "port": "ok", "to": "wait"},
                       {"from": "wait", "port": "ok", "to": "after"}]}
-        flow = call(server, "POST", "flows", {"document": document})
+        flow = flows_api(server, "POST", "flows", {"document": document})
         first = worker(server, "worker-1")
         try:
             time.sleep(3)  # worker-1 has created the runtime's database and heartbeats
-            run_id = call(server, "POST", f"flows/{flow['flow_id']}/runs", {})["run_id"]
+            run_id = flows_api(server, "POST", f"flows/{flow['flow_id']}/runs", {})["run_id"]
             receiver.wait_for("before", timeout=30)  # worker-1 took it: the web process enqueued it directly
             time.sleep(1)  # "before" has finished (its step recorded); the run sleeps in "wait"
             first.send_signal(signal.SIGKILL)
@@ -74,7 +66,7 @@ def test_a_dead_workers_runs_are_taken_over_by_a_live_one(web_only: RunningServe
             try:
                 receiver.wait_for("after", timeout=60)
                 deadline = time.monotonic() + 30
-                while (run := call(server, "GET", f"flow_runs/{run_id}"))["status"] != "succeeded":
+                while (run := flows_api(server, "GET", f"flow_runs/{run_id}"))["status"] != "succeeded":
                     assert time.monotonic() < deadline, run
                     time.sleep(0.2)
                 assert len(receiver.at("before")) == 1  # finished before the death: not repeated

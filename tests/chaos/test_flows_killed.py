@@ -23,7 +23,7 @@ import pytest
 from tests.postgres import temporary_database
 from tests.receiver import Receiver, running_receiver
 from tests.sdk.conftest import ORIGIN_HOST, SERVER_ENV
-from tests.sdk.helpers import basic_auth
+from tests.sdk.helpers import flows_api
 from tests.server import RunningServer, start_server
 
 pytestmark = pytest.mark.sdk
@@ -54,13 +54,6 @@ def _flow(receiver: Receiver) -> dict:
             "blocks": blocks, "edges": edges}
 
 
-def _call(server: RunningServer, method: str, path: str, body: object = None) -> dict:
-    response = httpx.request(method, f"{server.base_url}/v1_1/{server.cloud_name}/{path}", json=body,
-                             headers=basic_auth(server), timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def _start_runs(server: RunningServer, flow_id: str, failures: list[BaseException]) -> None:
     """Start RUNS runs, waiting out the server's deaths (a start whose answer died with the
     server may have started: the flow's run list, not this loop, is what counts)."""
@@ -68,7 +61,7 @@ def _start_runs(server: RunningServer, flow_id: str, failures: list[BaseExceptio
         for n in range(RUNS):
             while True:
                 try:
-                    _call(server, "POST", f"flows/{flow_id}/runs", {"inputs": {"n": n}})
+                    flows_api(server, "POST", f"flows/{flow_id}/runs", {"inputs": {"n": n}})
                     break
                 except httpx.TransportError:
                     time.sleep(0.2)
@@ -80,7 +73,7 @@ def test_every_run_finishes_once_through_sigkills(flow_server: RunningServer) ->
     server = flow_server
     with running_receiver(ORIGIN_HOST) as receiver:
         receiver.delay = 0.01
-        flow = _call(server, "POST", "flows", {"document": _flow(receiver)})
+        flow = flows_api(server, "POST", "flows", {"document": _flow(receiver)})
         started = time.monotonic()
         failures: list[BaseException] = []
         starter = threading.Thread(target=_start_runs, args=(server, flow["flow_id"], failures))
@@ -101,7 +94,7 @@ def test_every_run_finishes_once_through_sigkills(flow_server: RunningServer) ->
 
         deadline = time.monotonic() + 180
         while True:
-            runs = _call(server, "GET", f"flows/{flow['flow_id']}/runs?max_results=500")["runs"]
+            runs = flows_api(server, "GET", f"flows/{flow['flow_id']}/runs?max_results=500")["runs"]
             if len(runs) >= RUNS and all(run["status"] in ("succeeded", "failed") for run in runs):
                 break
             assert time.monotonic() < deadline, \
@@ -109,7 +102,7 @@ def test_every_run_finishes_once_through_sigkills(flow_server: RunningServer) ->
             time.sleep(0.5)
         assert {run["status"] for run in runs} == {"succeeded"}
         run_ids = [run["run_id"] for run in runs]
-        numbers = {_call(server, "GET", f"flow_runs/{run_id}")["trigger"]["inputs"]["n"] for run_id in run_ids}
+        numbers = {flows_api(server, "GET", f"flow_runs/{run_id}")["trigger"]["inputs"]["n"] for run_id in run_ids}
         assert numbers == set(range(RUNS))  # none lost
 
     calls: dict[tuple[str, str], list[float]] = defaultdict(list)  # (run, block) -> receipt times

@@ -69,3 +69,22 @@ SKU_FIELD = {"type": "string", "external_id": "sku", "label": "SKU"}
 COLORS_FIELD = {"type": "set", "external_id": "colors", "label": "Colors",
                 "datasource": {"values": [{"external_id": "red", "value": "Red"},
                                           {"external_id": "blue", "value": "Blue"}]}}
+
+
+def flows_api(server: RunningServer, method: str, path: str, body: object = None, expect: int = 200) -> dict:
+    """A call to medialoom's flows API (``path`` under /v1_1/<cloud>/), answered with ``expect``."""
+    response = httpx.request(method, f"{server.base_url}/v1_1/{server.cloud_name}/{path}", json=body,
+                             headers=basic_auth(server), timeout=30)
+    assert response.status_code == expect, response.text
+    return response.json()
+
+
+def finished_run(server: RunningServer, run_id: str, timeout: float = 60) -> dict:
+    """The run once it has succeeded or failed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = flows_api(server, "GET", f"flow_runs/{run_id}")
+        if run["status"] in ("succeeded", "failed"):
+            return run
+        assert time.monotonic() < deadline, f"run {run_id} still {run['status']}"
+        time.sleep(0.1)

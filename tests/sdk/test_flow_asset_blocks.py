@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,30 +19,13 @@ import httpx
 import pytest
 from cloudinary.exceptions import NotFound
 
-from tests.sdk.helpers import SKU_FIELD, basic_auth, ensure_metadata_fields
+from tests.sdk.helpers import SKU_FIELD, ensure_metadata_fields, finished_run, flows_api
 from tests.server import RunningServer
 
 pytestmark = pytest.mark.sdk
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-def api(server: RunningServer, method: str, path: str, body: object = None, expect: int = 200) -> dict:
-    response = httpx.request(method, f"{server.base_url}/v1_1/{server.cloud_name}/{path}", json=body,
-                             headers=basic_auth(server), timeout=30)
-    assert response.status_code == expect, response.text
-    return response.json()
-
-
-def finished(server: RunningServer, run_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = api(server, "GET", f"flow_runs/{run_id}")
-        if run["status"] in ("succeeded", "failed"):
-            return run
-        assert time.monotonic() < deadline, f"run {run_id} still {run['status']}"
-        time.sleep(0.1)
-
 
 def run_chain(server: RunningServer, *blocks: tuple[str, str, dict], inputs: dict | None = None,
               retry: dict | None = None) -> dict:
@@ -59,12 +41,12 @@ def run_chain(server: RunningServer, *blocks: tuple[str, str, dict], inputs: dic
         "edges": [{"from": "trigger", "to": names[0]},
                   *({"from": a, "port": "ok", "to": b} for a, b in zip(names, names[1:], strict=False))],
     }
-    flow = api(server, "POST", "flows", {"document": document})
+    flow = flows_api(server, "POST", "flows", {"document": document})
     try:
-        started = api(server, "POST", f"flows/{flow['flow_id']}/runs", {"inputs": inputs or {}})
-        return finished(server, started["run_id"])
+        started = flows_api(server, "POST", f"flows/{flow['flow_id']}/runs", {"inputs": inputs or {}})
+        return finished_run(server, started["run_id"])
     finally:
-        api(server, "DELETE", f"flows/{flow['flow_id']}")
+        flows_api(server, "DELETE", f"flows/{flow['flow_id']}")
 
 
 def output(run: dict, block: str) -> dict:
@@ -100,7 +82,7 @@ def image(files) -> Iterator[dict]:
 # -- the blocks -------------------------------------------------------------------------------
 
 def test_the_catalog_lists_every_asset_block(server: RunningServer) -> None:
-    catalog = {block["type"]: block for block in api(server, "GET", "flow_catalog")["blocks"]}
+    catalog = {block["type"]: block for block in flows_api(server, "GET", "flow_catalog")["blocks"]}
     names = {"asset.get_info", "asset.search", "asset.upload_from_url", "asset.update_tags", "asset.update_context",
              "asset.update_metadata", "asset.rename", "asset.set_moderation", "asset.delete", "asset.delivery_url",
              "asset.eager", "asset.set_access_control"}
@@ -293,7 +275,7 @@ def test_bad_input_fails_with_the_api_message(server: RunningServer, image: dict
                                                                           "public_ids": ["a"],
                                                                           "notification_url": "http://x"}}},
                 "edges": [{"from": "trigger", "to": "act"}]}
-    message = api(server, "POST", "flows", {"document": document}, expect=400)["error"]["message"]
+    message = flows_api(server, "POST", "flows", {"document": document}, expect=400)["error"]["message"]
     assert "blocks.act.params.command" in message and "blocks.act.params.notification_url" in message
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from tests.receiver import Receiver, running_receiver
 from tests.sdk.conftest import ORIGIN_HOST
-from tests.sdk.helpers import basic_auth
+from tests.sdk.helpers import finished_run, flows_api
 from tests.server import RunningServer
 
 pytestmark = pytest.mark.sdk
@@ -30,23 +30,6 @@ pytestmark = pytest.mark.sdk
 def receiver() -> Iterator[Receiver]:
     with running_receiver(ORIGIN_HOST) as running:
         yield running
-
-
-def api(server: RunningServer, method: str, path: str, body: object = None, expect: int = 200) -> dict:
-    response = httpx.request(method, f"{server.base_url}/v1_1/{server.cloud_name}/{path}", json=body,
-                             headers=basic_auth(server), timeout=30)
-    assert response.status_code == expect, response.text
-    return response.json()
-
-
-def finished(server: RunningServer, run_id: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = api(server, "GET", f"flow_runs/{run_id}")
-        if run["status"] in ("succeeded", "failed"):
-            return run
-        assert time.monotonic() < deadline, f"run {run_id} still {run['status']}"
-        time.sleep(0.1)
 
 
 def greeting_flow(name: str) -> dict:
@@ -66,28 +49,28 @@ def greeting_flow(name: str) -> dict:
 
 
 def test_a_manual_run_takes_its_inputs_and_logs_every_block(server: RunningServer) -> None:
-    flow = api(server, "POST", "flows", {"document": greeting_flow("greeting")})
+    flow = flows_api(server, "POST", "flows", {"document": greeting_flow("greeting")})
     assert flow["version"] == 1 and flow["enabled"] is False and flow["flow_id"].startswith("flw_")
 
-    started = api(server, "POST", f"flows/{flow['flow_id']}/runs", {"inputs": {"who": "world"}})
-    run = finished(server, started["run_id"])
+    started = flows_api(server, "POST", f"flows/{flow['flow_id']}/runs", {"inputs": {"who": "world"}})
+    run = finished_run(server, started["run_id"])
     assert run["status"] == "succeeded" and run["result"]["message"] == "hello world x1"
     assert [(step["block"], step["port"]) for step in run["steps"]] == [("check", "true"), ("greet", "ok"),
                                                                         ("done", None)]
     assert run["steps"][1]["input"] == {"values": {"greeting": "hello world"}}
     assert run["trigger"] == {"inputs": {"who": "world", "times": 1}}
 
-    refused = finished(server, api(server, "POST", f"flows/{flow['flow_id']}/runs",
+    refused = finished_run(server, flows_api(server, "POST", f"flows/{flow['flow_id']}/runs",
                                    {"inputs": {"who": "nobody"}})["run_id"])
     assert refused["status"] == "failed" and refused["error"] == "nobody to greet"
 
     # Inputs are checked against the trigger's declaration before anything runs.
     for inputs, problem in (({}, "'who' is required"), ({"who": "x", "times": "many"}, "'times' must be a number"),
                             ({"who": "x", "colour": 1}, "unknown input 'colour'")):
-        error = api(server, "POST", f"flows/{flow['flow_id']}/runs", {"inputs": inputs}, expect=400)
+        error = flows_api(server, "POST", f"flows/{flow['flow_id']}/runs", {"inputs": inputs}, expect=400)
         assert problem in error["error"]["message"]
 
-    listed = api(server, "GET", f"flows/{flow['flow_id']}/runs")["runs"]
+    listed = flows_api(server, "GET", f"flows/{flow['flow_id']}/runs")["runs"]
     assert [r["status"] for r in listed[:2]] == ["failed", "succeeded"]
 
 
@@ -95,27 +78,27 @@ def test_saving_validates_and_keeps_every_version(server: RunningServer) -> None
     broken = greeting_flow("broken")
     broken["blocks"]["check"]["type"] = "no_such_block"
     broken["edges"].append({"from": "greet", "port": "maybe", "to": "done"})
-    message = api(server, "POST", "flows", {"document": broken}, expect=400)["error"]["message"]
+    message = flows_api(server, "POST", "flows", {"document": broken}, expect=400)["error"]["message"]
     assert "unknown block type 'no_such_block'" in message and "'greet' has no port 'maybe'" in message
-    assert api(server, "POST", "flows", {"document": "not a flow"}, expect=400)
+    assert flows_api(server, "POST", "flows", {"document": "not a flow"}, expect=400)
 
-    flow = api(server, "POST", "flows", {"document": greeting_flow("versioned")})
+    flow = flows_api(server, "POST", "flows", {"document": greeting_flow("versioned")})
     changed = greeting_flow("versioned, renamed")
     changed["blocks"]["refuse"]["params"]["message"] = "try again"
-    updated = api(server, "PUT", f"flows/{flow['flow_id']}", {"document": changed, "note": "kinder"})
+    updated = flows_api(server, "PUT", f"flows/{flow['flow_id']}", {"document": changed, "note": "kinder"})
     assert updated["version"] == 2 and updated["name"] == "versioned, renamed"
-    versions = api(server, "GET", f"flows/{flow['flow_id']}/versions")["versions"]
+    versions = flows_api(server, "GET", f"flows/{flow['flow_id']}/versions")["versions"]
     assert [(v["version"], v["note"]) for v in versions] == [(2, "kinder"), (1, "")]
-    first = api(server, "GET", f"flows/{flow['flow_id']}?version=1")
+    first = flows_api(server, "GET", f"flows/{flow['flow_id']}?version=1")
     assert first["document"]["blocks"]["refuse"]["params"]["message"] == "nobody to greet"
     # A run pins the version current when it starts.
-    run = finished(server, api(server, "POST", f"flows/{flow['flow_id']}/runs", {"inputs": {"who": "nobody"}})["run_id"])
+    run = finished_run(server, flows_api(server, "POST", f"flows/{flow['flow_id']}/runs", {"inputs": {"who": "nobody"}})["run_id"])
     assert run["version"] == 2 and run["error"] == "try again"
 
-    copy = api(server, "POST", f"flows/{flow['flow_id']}/duplicate", {"name": "a copy"})
+    copy = flows_api(server, "POST", f"flows/{flow['flow_id']}/duplicate", {"name": "a copy"})
     assert copy["flow_id"] != flow["flow_id"] and copy["version"] == 1
-    assert api(server, "DELETE", f"flows/{copy['flow_id']}") == {"message": "deleted"}
-    api(server, "GET", f"flows/{copy['flow_id']}", expect=404)
+    assert flows_api(server, "DELETE", f"flows/{copy['flow_id']}") == {"message": "deleted"}
+    flows_api(server, "GET", f"flows/{copy['flow_id']}", expect=404)
 
 
 def test_a_tag_change_starts_an_enabled_flow_that_calls_a_receiver(server: RunningServer, receiver: Receiver,
@@ -129,7 +112,7 @@ def test_a_tag_change_starts_an_enabled_flow_that_calls_a_receiver(server: Runni
             "body": {"public_id": "{{ trigger.public_id }}", "added": "{{ trigger.added }}"}}}},
         "edges": [{"from": "trigger", "to": "tell"}],
     }
-    flow = api(server, "POST", "flows", {"document": document, "enabled": True})
+    flow = flows_api(server, "POST", "flows", {"document": document, "enabled": True})
     try:
         tagged = cloudinary.uploader.upload(str(files["png"]))
         other = cloudinary.uploader.upload(str(files["png"]))
@@ -138,17 +121,17 @@ def test_a_tag_change_starts_an_enabled_flow_that_calls_a_receiver(server: Runni
         (call,) = receiver.wait_for(hook, timeout=30)
         assert call.payload == {"public_id": tagged["public_id"], "added": [hook]}
         assert call.headers["idempotency-key"].startswith("run_")
-        runs = api(server, "GET", f"flows/{flow['flow_id']}/runs")["runs"]
+        runs = flows_api(server, "GET", f"flows/{flow['flow_id']}/runs")["runs"]
         assert len(runs) == 1
-        run = finished(server, runs[0]["run_id"])
+        run = finished_run(server, runs[0]["run_id"])
         assert run["status"] == "succeeded" and run["steps"][0]["output"]["status"] == 200
         # Disabled, it starts nothing.
-        api(server, "POST", f"flows/{flow['flow_id']}/disable")
+        flows_api(server, "POST", f"flows/{flow['flow_id']}/disable")
         cloudinary.uploader.add_tag(hook, [other["public_id"]])
         time.sleep(1.5)
         assert len(receiver.at(hook)) == 1
     finally:
-        api(server, "DELETE", f"flows/{flow['flow_id']}")
+        flows_api(server, "DELETE", f"flows/{flow['flow_id']}")
 
 
 def _cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess:
@@ -199,14 +182,14 @@ def test_a_catch_webhook_starts_runs_only_for_verified_calls(server: RunningServ
             "body": {"public_id": "{{ trigger.body.public_id }}", "type": "{{ trigger.body.notification_type }}"}}}},
         "edges": [{"from": "trigger", "to": "tell"}],
     }
-    flow = api(server, "POST", "flows", {"document": document, "enabled": True})
+    flow = flows_api(server, "POST", "flows", {"document": document, "enabled": True})
     url = f"{server.base_url}/v1_1/{server.cloud_name}/{flow['webhook_path']}"
     body = json.dumps({"notification_type": "upload", "public_id": "caught/one", "script": "{{ env }}"}).encode()
     now = int(time.time())
 
     accepted = httpx.post(url, content=body, headers=_signed(body, server.api_secret, now), timeout=30)
     assert accepted.status_code == 200, accepted.text
-    run = finished(server, accepted.json()["run_id"])
+    run = finished_run(server, accepted.json()["run_id"])
     assert run["status"] == "succeeded"
     assert receiver.wait_for(hook)[0].payload == {"public_id": "caught/one", "type": "upload"}
     assert run["trigger"]["body"]["script"] == "{{ env }}"  # the body is data, never evaluated
@@ -224,16 +207,16 @@ def test_a_catch_webhook_starts_runs_only_for_verified_calls(server: RunningServ
     assert form.status_code == 415
     assert httpx.post(url.replace(flow["webhook_path"].rsplit("/", 1)[1], "wrong-token"), content=body,
                       headers=_signed(body, server.api_secret, now), timeout=30).status_code == 404
-    assert len(api(server, "GET", f"flows/{flow['flow_id']}/runs")["runs"]) == 1  # nothing else started
+    assert len(flows_api(server, "GET", f"flows/{flow['flow_id']}/runs")["runs"]) == 1  # nothing else started
 
     # A shared secret in a header, held by a secret flow variable that the log never shows.
-    api(server, "PUT", "flow_variables/HOOK_SECRET", {"value": "s3cret-value", "secret": True})
-    assert api(server, "GET", "flow_variables")["variables"][0]["value"] is None
+    flows_api(server, "PUT", "flow_variables/HOOK_SECRET", {"value": "s3cret-value", "secret": True})
+    assert flows_api(server, "GET", "flow_variables")["variables"][0]["value"] is None
     document["trigger"]["params"] = {"verification": "header_secret", "secret_variable": "HOOK_SECRET",
                                      "max_bytes": 100, "parameters": [{"name": "public_id", "required": True}]}
     document["blocks"]["tell"]["params"]["headers"] = {"X-Echo": "{{ env.HOOK_SECRET }}"}
     document["blocks"]["tell"]["params"]["body"] = {"public_id": "{{ trigger.inputs.public_id }}"}
-    api(server, "PUT", f"flows/{flow['flow_id']}", {"document": document})
+    flows_api(server, "PUT", f"flows/{flow['flow_id']}", {"document": document})
     plain = {"Content-Type": "application/json"}
     assert httpx.post(url, content=b'{"public_id": "x"}', headers=plain, timeout=30).status_code == 401
     with_secret = {**plain, "X-Webhook-Secret": "s3cret-value"}
@@ -241,13 +224,13 @@ def test_a_catch_webhook_starts_runs_only_for_verified_calls(server: RunningServ
     assert httpx.post(url, content=b'{"public_id": "' + b"x" * 200 + b'"}', headers=with_secret,
                       timeout=30).status_code == 413
     ok = httpx.post(url, content=b'{"public_id": "two"}', headers=with_secret, timeout=30)
-    run = finished(server, ok.json()["run_id"])
+    run = finished_run(server, ok.json()["run_id"])
     assert run["status"] == "succeeded", (run["error"], run["steps"])
     assert run["trigger"]["inputs"] == {"public_id": "two"}
     assert receiver.wait_for(hook, 2)[1].headers["x-echo"] == "s3cret-value"
     assert "s3cret-value" not in json.dumps(run)  # masked in the run log
-    api(server, "DELETE", f"flows/{flow['flow_id']}")
-    api(server, "DELETE", "flow_variables/HOOK_SECRET")
+    flows_api(server, "DELETE", f"flows/{flow['flow_id']}")
+    flows_api(server, "DELETE", "flow_variables/HOOK_SECRET")
 
 
 def test_failures_notify_and_a_rerun_from_the_failed_block_reuses_what_succeeded(
@@ -268,33 +251,33 @@ def test_failures_notify_and_a_rerun_from_the_failed_block_reuses_what_succeeded
         "edges": [{"from": "trigger", "to": "first"}, {"from": "first", "port": "ok", "to": "second"},
                   {"from": "second", "port": "ok", "to": "tell"}],
     }
-    flow = api(server, "POST", "flows", {"document": document})
-    failed = finished(server, api(server, "POST", f"flows/{flow['flow_id']}/runs", {})["run_id"])
+    flow = flows_api(server, "POST", "flows", {"document": document})
+    failed = finished_run(server, flows_api(server, "POST", f"flows/{flow['flow_id']}/runs", {})["run_id"])
     assert failed["status"] == "failed" and "500" in failed["error"]
     assert [(s["block"], s["attempt"], s["status"]) for s in failed["steps"]] == [
         ("first", 1, "succeeded"), ("second", 1, "failed"), ("second", 2, "failed")]
     # The failure is in the inbox and was sent, signed, to the flow's failure URL.
     (told,) = receiver.wait_for(f"{hook}-failed")
     assert told.payload["notification_type"] == "flow_run_failed" and told.payload["run_id"] == failed["run_id"]
-    inbox = api(server, "GET", "inbox?unread=true")["notifications"]
+    inbox = flows_api(server, "GET", "inbox?unread=true")["notifications"]
     failure = next(n for n in inbox if n["run_id"] == failed["run_id"])
     assert failure["kind"] == "run_failed" and "fails then works" in failure["title"]
 
-    again = finished(server, api(server, "POST", f"flow_runs/{failed['run_id']}/rerun", {"from": "failed"})["run_id"])
+    again = finished_run(server, flows_api(server, "POST", f"flow_runs/{failed['run_id']}/rerun", {"from": "failed"})["run_id"])
     assert again["status"] == "succeeded" and again["rerun_of"] == failed["run_id"], (again["error"], again["steps"])
     assert [(s["block"], s["status"]) for s in again["steps"]] == [
         ("first", "reused"), ("second", "succeeded"), ("tell", "succeeded")]
     assert len(receiver.at(f"{hook}-a")) == 1  # the block that had succeeded did not run again
-    message = next(n for n in api(server, "GET", "inbox")["notifications"] if n["run_id"] == again["run_id"])
+    message = next(n for n in flows_api(server, "GET", "inbox")["notifications"] if n["run_id"] == again["run_id"])
     assert message["title"] == "done" and message["body"] == "status 200" and message["assets"][0]["message"] == "checked"
-    assert api(server, "POST", f"inbox/{message['id']}/read") == {"message": "ok"}
-    assert api(server, "POST", f"flow_runs/{again['run_id']}/rerun", {"from": "failed"}, expect=400)
-    from_start = finished(server, api(server, "POST", f"flow_runs/{failed['run_id']}/rerun", {})["run_id"])
+    assert flows_api(server, "POST", f"inbox/{message['id']}/read") == {"message": "ok"}
+    assert flows_api(server, "POST", f"flow_runs/{again['run_id']}/rerun", {"from": "failed"}, expect=400)
+    from_start = finished_run(server, flows_api(server, "POST", f"flow_runs/{failed['run_id']}/rerun", {})["run_id"])
     assert from_start["status"] == "succeeded" and len(receiver.at(f"{hook}-a")) == 2
 
 
 def test_a_flow_calls_another_and_gets_its_output(server: RunningServer) -> None:
-    callee = api(server, "POST", "flows", {"document": {
+    callee = flows_api(server, "POST", "flows", {"document": {
         "name": "doubler",
         "trigger": {"type": "flow_call", "params": {"parameters": [{"name": "x", "type": "number", "required": True}]}},
         "blocks": {"double": {"type": "set_variables", "params": {"values": {"twice": "{{ trigger.inputs.x * 2 }}"}}},
@@ -302,7 +285,7 @@ def test_a_flow_calls_another_and_gets_its_output(server: RunningServer) -> None
                    "too_big": {"type": "stop", "params": {"status": "failed", "message": "too big"}}},
         "edges": [{"from": "trigger", "to": "double"}, {"from": "double", "port": "ok", "to": "check"},
                   {"from": "check", "port": "false", "to": "too_big"}]}})
-    caller = api(server, "POST", "flows", {"document": {
+    caller = flows_api(server, "POST", "flows", {"document": {
         "name": "caller",
         "trigger": {"type": "manual", "params": {"parameters": [{"name": "x", "type": "number"}]}},
         "blocks": {"call": {"type": "flow.call", "params": {"flow_id": callee["flow_id"],
@@ -311,19 +294,19 @@ def test_a_flow_calls_another_and_gets_its_output(server: RunningServer) -> None
                    "handle": {"type": "set_variables", "params": {"values": {"failed": "{{ steps.call.error.message }}"}}}},
         "edges": [{"from": "trigger", "to": "call"}, {"from": "call", "port": "ok", "to": "use"},
                   {"from": "call", "port": "error", "to": "handle"}]}})
-    run = finished(server, api(server, "POST", f"flows/{caller['flow_id']}/runs", {"inputs": {"x": 21}})["run_id"])
+    run = finished_run(server, flows_api(server, "POST", f"flows/{caller['flow_id']}/runs", {"inputs": {"x": 21}})["run_id"])
     assert run["status"] == "succeeded" and run["result"]["variables"]["got"] == 42
     called = run["steps"][0]["output"]["run_id"]
-    assert api(server, "GET", f"flow_runs/{called}")["trigger"]["inputs"] == {"x": 21}
+    assert flows_api(server, "GET", f"flow_runs/{called}")["trigger"]["inputs"] == {"x": 21}
 
-    failing = finished(server, api(server, "POST", f"flows/{caller['flow_id']}/runs", {"inputs": {"x": 80}})["run_id"])
+    failing = finished_run(server, flows_api(server, "POST", f"flows/{caller['flow_id']}/runs", {"inputs": {"x": 80}})["run_id"])
     assert failing["status"] == "succeeded" and "too big" in failing["result"]["variables"]["failed"]
     # Calling a flow that does not start "when called" fails the call, naming why.
-    wrong = api(server, "PUT", f"flows/{caller['flow_id']}", {"document": {
-        **api(server, "GET", f"flows/{caller['flow_id']}")["document"], "blocks": {
-            **api(server, "GET", f"flows/{caller['flow_id']}")["document"]["blocks"],
+    wrong = flows_api(server, "PUT", f"flows/{caller['flow_id']}", {"document": {
+        **flows_api(server, "GET", f"flows/{caller['flow_id']}")["document"], "blocks": {
+            **flows_api(server, "GET", f"flows/{caller['flow_id']}")["document"]["blocks"],
             "call": {"type": "flow.call", "params": {"flow_id": caller["flow_id"]}}}}})
-    refused = finished(server, api(server, "POST", f"flows/{wrong['flow_id']}/runs", {"inputs": {"x": 1}})["run_id"])
+    refused = finished_run(server, flows_api(server, "POST", f"flows/{wrong['flow_id']}/runs", {"inputs": {"x": 1}})["run_id"])
     assert "not when called" in refused["result"]["variables"]["failed"]
 
 
@@ -331,7 +314,7 @@ def test_upload_triggers_filter_by_preset_and_metadata(server: RunningServer, re
     hook = f"preset-{uuid.uuid4().hex[:8]}"
     preset = f"flowpreset{uuid.uuid4().hex[:6]}"
     cloudinary.api.create_upload_preset(name=preset, unsigned=False, tags="from-preset")
-    flow = api(server, "POST", "flows", {"enabled": True, "document": {
+    flow = flows_api(server, "POST", "flows", {"enabled": True, "document": {
         "name": "preset uploads",
         "trigger": {"type": "asset_uploaded", "params": {"upload_preset": preset}},
         "blocks": {"tell": {"type": "http.request", "params": {
@@ -351,5 +334,5 @@ def test_upload_triggers_filter_by_preset_and_metadata(server: RunningServer, re
             asset_id=with_preset["asset_id"])]
         assert "upload_preset" not in payload
     finally:
-        api(server, "DELETE", f"flows/{flow['flow_id']}")
+        flows_api(server, "DELETE", f"flows/{flow['flow_id']}")
         cloudinary.api.delete_upload_preset(preset)
