@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -22,6 +22,7 @@ from medialoom.flows.blocks import delay
 from medialoom.flows.blocks.base import BlockError, BlockType
 from medialoom.flows.definition import FlowInvalid, parse
 from medialoom.flows.interpreter import BlockCall, Failure, Interpreter, Result
+from medialoom.flows.runs import StepContext
 from medialoom.net.addresses import AllowList
 
 LOGIC = ("condition", "switch", "for_each", "delay", "stop", "set_variables")
@@ -40,23 +41,6 @@ class Kind:
 TRIGGERS = {"manual": Kind(NoParams, ("out",))}
 
 
-@dataclass
-class Context:
-    """A BlockContext."""
-
-    run_id: str
-    block: str
-    attempt: int
-    idempotency_key: str
-    expressions: Mapping[str, Any]
-    deadline: float
-    outbound_allow: AllowList = field(default_factory=AllowList)
-
-    @property
-    def assets(self):
-        raise NotImplementedError("no asset blocks here")
-
-
 class BlockExecutor:
     """What the service's executor does with one block call: resolve, validate, run."""
 
@@ -71,8 +55,10 @@ class BlockExecutor:
             resolved = expressions.resolve(call.params, call.context, path=f"{call.block}.params")
             params = block.Params.model_validate(resolved)
             self.ran.append((call.block, call.iteration, resolved))
-            context = Context("run-1", call.block, 1, f"run-1:{call.block}:{call.iteration}", call.context,
-                              time.monotonic() + 30)
+            # The engine's own context; this process has no asset port, so asset blocks would fail.
+            context = StepContext("run-1", call.block, 1, f"run-1:{call.block}:{call.iteration}", call.context,
+                                  time.monotonic() + 30, AllowList(), environment_id=0, flow_id="flw_test",
+                                  inbox=None, calls=None)
             return block.run(context, params)
         except expressions.ExpressionError as error:
             return Failure(str(error), "expression")
