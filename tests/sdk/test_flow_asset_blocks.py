@@ -6,9 +6,7 @@ refused by the outbound guard."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +17,7 @@ import httpx
 import pytest
 from cloudinary.exceptions import NotFound
 
+from tests.canary import Canary
 from tests.sdk.helpers import SKU_FIELD, ensure_metadata_fields, finished_run, flows_api
 from tests.server import RunningServer
 
@@ -279,36 +278,19 @@ def test_bad_input_fails_with_the_api_message(server: RunningServer, image: dict
     assert "blocks.act.params.command" in message and "blocks.act.params.notification_url" in message
 
 
-class _Canary(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    hits = 0
-
-
 @pytest.fixture(scope="module")
-def canary() -> Iterator[_Canary]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            self.server.hits += 1
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"\x89PNG canary")
-
-        def log_message(self, *args):
-            pass
-
-    httpd = _Canary(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd
-    httpd.shutdown()
+def canary() -> Iterator[Canary]:
+    with Canary() as running:
+        yield running
 
 
-def test_a_remote_upload_to_an_internal_address_is_refused(server: RunningServer, canary: _Canary) -> None:
+def test_a_remote_upload_to_an_internal_address_is_refused(server: RunningServer, canary: Canary) -> None:
     before = last_event(server)
-    port = canary.server_address[1]
+    port = canary.port
     for url in (f"http://127.0.0.1:{port}/x.png", f"http://localhost:{port}/x.png", "file:///etc/passwd"):
         run = run_chain(server, ("fetch", "asset.upload_from_url", {"url": url, "public_id": unique("ssrf")}),
                         retry={"max_attempts": 3, "backoff_seconds": 0})
         assert run["status"] == "failed" and "Remote URL refused" in run["error"], run["error"]
         assert len(run["steps"]) == 1
-    assert canary.hits == 0
+    assert canary.hits == []
     assert events_since(server, before) == []
