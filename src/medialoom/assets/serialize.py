@@ -14,6 +14,10 @@ def iso(value) -> str:  # noqa: ANN001
     return as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso_or_none(value) -> str | None:  # noqa: ANN001
+    return iso(value) if value else None
+
+
 def delivery_source(asset: Asset, format_: str | None = None) -> str:
     """``public_id.format`` (raw files keep their extension inside the public id)."""
     format_ = format_ or asset.format

@@ -9,12 +9,11 @@ its own Standard Webhooks secret, shown once when it is created.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 
-from medialoom.assets.serialize import iso
+from medialoom.assets.serialize import iso_or_none
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.db.models import NotificationAttempt, NotificationDelivery, NotificationEndpoint, OutboxEvent
 from medialoom.db.session import Database, utcnow
@@ -31,14 +30,10 @@ EVENT_TYPES = frozenset({
 MAX_ENDPOINTS = 30 * len(EVENT_TYPES)  # Cloudinary: 30 URLs per event type
 
 
-def _stamp(value: datetime | None) -> str | None:
-    return iso(value) if value else None
-
-
 def _trigger(row: NotificationEndpoint) -> dict[str, Any]:
     return {"id": row.trigger_id, "uri": row.uri, "uri_type": row.uri_type, "event_type": row.event_type,
-            "created_at": _stamp(row.created_at), "updated_at": _stamp(row.updated_at),
-            "disabled_at": _stamp(row.disabled_at), "disabled_reason": row.disabled_reason}
+            "created_at": iso_or_none(row.created_at), "updated_at": iso_or_none(row.updated_at),
+            "disabled_at": iso_or_none(row.disabled_at), "disabled_reason": row.disabled_reason}
 
 
 class Endpoints:
@@ -152,15 +147,15 @@ class Endpoints:
                 for attempt in session.scalars(select(NotificationAttempt).where(
                         NotificationAttempt.delivery_id.in_(ids)).order_by(NotificationAttempt.id)):
                     attempts.setdefault(attempt.delivery_id, []).append({
-                        "attempted_at": _stamp(attempt.attempted_at), "status_code": attempt.status_code,
+                        "attempted_at": iso_or_none(attempt.attempted_at), "status_code": attempt.status_code,
                         "error": attempt.error, "duration_ms": attempt.duration_ms,
                         "response": attempt.response_snippet})
         return {"deliveries": [{
             "id": row.id, "event_id": row.event_id, "notification_type": notification_type, "url": row.url,
-            "status": row.status, "attempts": row.attempts, "next_attempt_at": _stamp(row.next_attempt_at)
+            "status": row.status, "attempts": row.attempts, "next_attempt_at": iso_or_none(row.next_attempt_at)
             if row.status == "pending" else None, "last_status_code": row.last_status_code,
-            "last_error": row.last_error, "created_at": _stamp(row.created_at),
-            "finished_at": _stamp(row.finished_at), "log": attempts.get(row.id, []),
+            "last_error": row.last_error, "created_at": iso_or_none(row.created_at),
+            "finished_at": iso_or_none(row.finished_at), "log": attempts.get(row.id, []),
         } for row, notification_type in rows], "next_before": ids[-1] if len(ids) == limit else None}
 
     def redeliver(self, env: EnvironmentInfo, delivery_id: int) -> dict[str, Any]:

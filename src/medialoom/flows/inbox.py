@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from medialoom.assets.serialize import iso
+from medialoom.assets.serialize import iso, iso_or_none
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.db.models import InboxNotification
 from medialoom.db.session import Database, utcnow
@@ -63,4 +63,4 @@ class Inbox:
 def _describe(row: InboxNotification) -> dict[str, Any]:
     return {"id": row.id, "kind": row.kind, "title": row.title, "body": row.body, "assets": row.assets,
             "flow_id": row.flow_id, "run_id": row.run_id, "created_at": iso(row.created_at),
-            "read_at": iso(row.read_at) if row.read_at else None}
+            "read_at": iso_or_none(row.read_at)}

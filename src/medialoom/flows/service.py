@@ -11,12 +11,11 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
-from medialoom.assets.serialize import iso
+from medialoom.assets.serialize import iso_or_none
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.db.models import Flow, FlowRun, FlowRunStep, FlowVariable, FlowVersion
 from medialoom.db.session import Database, utcnow
@@ -31,10 +30,6 @@ from medialoom.flows.triggers import TRIGGERS, InputParams, WebhookParams, check
 
 MAX_FLOWS = 1000
 MAX_DOCUMENT_BYTES = 1 << 20
-
-
-def _stamp(value: datetime | None) -> str | None:
-    return iso(value) if value else None
 
 
 class Flows:
@@ -104,7 +99,7 @@ class Flows:
             versions = session.scalars(select(FlowVersion).where(FlowVersion.flow_pk == row.id)
                                        .order_by(FlowVersion.version.desc())).all()
             return {"flow_id": flow_id, "versions": [
-                {"version": v.version, "note": v.note, "created_at": _stamp(v.created_at)} for v in versions]}
+                {"version": v.version, "note": v.note, "created_at": iso_or_none(v.created_at)} for v in versions]}
 
     def delete(self, env: EnvironmentInfo, flow_id: str) -> dict:
         with self.db.write() as session:
@@ -136,7 +131,7 @@ class Flows:
     def _summary(row: Flow) -> dict[str, Any]:
         summary = {"flow_id": row.flow_id, "name": row.name, "enabled": row.enabled,
                    "version": row.current_version, "trigger_type": row.trigger_type,
-                   "created_at": _stamp(row.created_at), "updated_at": _stamp(row.updated_at)}
+                   "created_at": iso_or_none(row.created_at), "updated_at": iso_or_none(row.updated_at)}
         if row.trigger_type == "catch_webhook" and row.webhook_token:
             summary["webhook_path"] = f"flows/hooks/{row.webhook_token}"  # under /v1_1/<cloud>/
         return summary
@@ -178,14 +173,9 @@ class Flows:
             flow = session.get(Flow, original.flow_pk)
         if start_from == "failed" and original.status != "failed":
             raise BadRequest(f"Run {run_id} did not fail ({original.status}): re-run it from the start")
-        run = FlowRun(run_id=new_id("run"), environment_id=env.id, flow_pk=flow.id, version=flow.current_version,
-                      status="queued", trigger_type=original.trigger_type, trigger_payload=original.trigger_payload,
-                      partition_key=original.partition_key, rerun_of=original.run_id,
-                      resume_from=start_from, created_at=utcnow())
-        with self.db.write() as session:
-            session.add(run)
-        self.engine.submit(Submission(run.run_id, run.partition_key))
-        return self.run_detail(env, run.run_id)
+        run_id = self.enqueue(env, flow.id, flow.current_version, original.trigger_type, original.trigger_payload,
+                              partition_key=original.partition_key, rerun_of=original.run_id, resume_from=start_from)
+        return self.run_detail(env, run_id)
 
     def receive_webhook(self, env: EnvironmentInfo, token: str, headers: Mapping[str, str], body: bytes) -> dict:
         """A call to a catch-webhook URL: checked (size, signature, type, declared inputs), then
@@ -209,18 +199,14 @@ class Flows:
         run_id = self.enqueue(env, row.id, row.current_version, "catch_webhook", payload)
         return {"run_id": run_id, "status": "queued"}
 
-    def enqueue(self, env: EnvironmentInfo, flow_pk: int, version: int, trigger_type: str, payload: dict,
-                *, partition_key: str | None = None, session=None) -> str:  # noqa: ANN001
-        """Write a queued run; in ``session`` (then the caller commits and calls submit), or in
-        a transaction of its own followed by the hand-over to the runtime."""
+    def enqueue(self, env: EnvironmentInfo, flow_pk: int, version: int, trigger_type: str, payload: dict, *,
+                partition_key: str | None = None, rerun_of: str | None = None, resume_from: str | None = None) -> str:
+        """Write a queued run in a transaction of its own, then hand it to the engine."""
         run = FlowRun(run_id=new_id("run"), environment_id=env.id, flow_pk=flow_pk, version=version,
                       status="queued", trigger_type=trigger_type, trigger_payload=payload,
-                      partition_key=partition_key, created_at=utcnow())
-        if session is not None:
+                      partition_key=partition_key, rerun_of=rerun_of, resume_from=resume_from, created_at=utcnow())
+        with self.db.write() as session:
             session.add(run)
-            return run.run_id
-        with self.db.write() as own:
-            own.add(run)
         self.engine.submit(Submission(run.run_id, partition_key))
         return run.run_id
 
@@ -265,11 +251,11 @@ _WEBHOOK_ERRORS = {401: Unauthorized, 413: PayloadTooLarge, 415: UnsupportedMedi
 def _run(run: FlowRun, flow_id: str) -> dict[str, Any]:
     return {"run_id": run.run_id, "id": run.id, "flow_id": flow_id, "version": run.version, "status": run.status,
             "trigger_type": run.trigger_type, "error": run.error, "rerun_of": run.rerun_of,
-            "created_at": _stamp(run.created_at),
-            "started_at": _stamp(run.started_at), "finished_at": _stamp(run.finished_at)}
+            "created_at": iso_or_none(run.created_at),
+            "started_at": iso_or_none(run.started_at), "finished_at": iso_or_none(run.finished_at)}
 
 
 def _step(step: FlowRunStep) -> dict[str, Any]:
     return {"block": step.block, "type": step.block_type, "iteration": step.iteration, "attempt": step.attempt,
             "status": step.status, "input": step.input, "output": step.output, "port": step.port,
-            "error": step.error, "started_at": _stamp(step.started_at), "duration_ms": step.duration_ms}
+            "error": step.error, "started_at": iso_or_none(step.started_at), "duration_ms": step.duration_ms}
