@@ -120,6 +120,9 @@ class FakeHooks:
         self.journal.add(event="load", run=run_id)
         return RunSpec(flow, {"run": run_id}, {"REGION": "test"})
 
+    def replayable(self, call: BlockCall) -> bool:
+        return call.type == "for_each"  # as the real for_each: it only computes
+
     def execute(self, run_id: str, call: BlockCall, attempt: int):  # noqa: ANN201
         resolved = expressions.resolve(call.params, call.context, path=call.block)
         if call.type == "delay":

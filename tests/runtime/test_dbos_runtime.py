@@ -90,7 +90,7 @@ def test_a_three_block_flow_runs_once_to_completion(running: tuple) -> None:
     assert result.steps == {"b1": {"value": 1, "attempt": 1}, "b2": {"value": "1-two", "attempt": 1},
                             "b3": {"value": 3, "attempt": 1}}
     assert runtime.status([run_id, "run_never_submitted"]) == {run_id: "succeeded"}
-    assert [step["name"] for step in runtime.steps(run_id)] == ["load", "b1#1", "b2#1", "b3#1", "finished"]
+    assert [step["name"] for step in runtime.steps(run_id)] == ["b1#1", "b2#1", "b3#1"]
     with pytest.raises(KeyError):
         runtime.wait("run_never_submitted", 0.1)
 
@@ -119,7 +119,7 @@ def test_a_failing_block_is_retried_by_its_policy_with_waits_in_between(running:
     ends = [event["t"] for event in b2 if event["event"] == "finished"]
     assert starts[1] - ends[0] >= 0.1 - 0.01 and starts[2] - ends[1] >= 0.2 - 0.01  # backoff 0.1 s, then 0.2 s
     assert [step["name"] for step in runtime.steps(enough)] == [
-        "load", "b1#1", "b2#1", "DBOS.sleep", "b2#2", "DBOS.sleep", "b2#3", "b3#1", "finished"]
+        "b1#1", "b2#1", "DBOS.sleep", "b2#2", "DBOS.sleep", "b2#3", "b3#1"]
 
     assert runtime.wait(raising, 30) == "succeeded"  # an exception from the hooks fails the attempt
     assert attempts(hooks, raising) == [("b1", 1), ("b1", 2), ("b1", 3)]
@@ -161,7 +161,7 @@ def test_runs_of_one_key_never_overlap_and_other_runs_do(running: tuple) -> None
     assert overlapping(no_key) >= 1
 
 
-def test_delays_and_loops_are_durable_steps(running: tuple) -> None:
+def test_delays_are_durable_steps_and_pure_blocks_are_not_recorded(running: tuple) -> None:
     runtime, hooks = running
     run_id = new_run(hooks, {
         "name": "loop", "trigger": {"type": "manual"},
@@ -175,7 +175,7 @@ def test_delays_and_loops_are_durable_steps(running: tuple) -> None:
     assert runtime.wait(run_id, 30) == "succeeded"
     assert time.monotonic() - started >= 0.3
     assert [step["name"] for step in runtime.steps(run_id)] == [
-        "load", "wait#1", "DBOS.sleep", "each#1", "body[0]#1", "body[1]#1", "finished"]
+        "wait#1", "DBOS.sleep", "body[0]#1", "body[1]#1"]  # for_each is pure: computed, not recorded
     assert [event["key"] for event in events(hooks, run_id, "started")] == [f"{run_id}:body:0", f"{run_id}:body:1"]
 
 
@@ -215,7 +215,7 @@ def test_a_block_may_submit_another_run(running: tuple) -> None:
         assert runtime.wait(child, 30) == "succeeded"
     finally:
         del hooks.execute
-    assert [step["name"] for step in runtime.steps(parent)] == ["load", "b1#1", "finished"]
+    assert [step["name"] for step in runtime.steps(parent)] == ["b1#1"]
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, process: subprocess.Popen | None = None) -> Any:
@@ -295,11 +295,11 @@ def test_a_killed_worker_resumes_the_run_at_the_interrupted_block(backend: str, 
     assert Counter(started) == {("b1", 1): 1, ("b2", 1): 2, ("b3", 1): 1}
     assert len({e["pid"] for e in journal if e["event"] == "started" and e["block"] == "b2"}) == 2
     assert {e["key"] for e in journal if e.get("block") == "b2"} == {"run_crash:b2:"}  # the same key both times
-    assert [e["event"] for e in journal].count("load") == 1  # the recorded load is replayed, not redone
+    assert [e["event"] for e in journal].count("load") == 2  # loaded again by the process that resumed it
     [finished] = [e for e in journal if e["event"] == "run_finished"]
     assert finished["status"] == "succeeded" and finished["steps"]["b3"] == {"value": 2, "attempt": 1}
     steps = json.loads(worker.steps_out.read_text())["run_crash"]
-    assert [step["name"] for step in steps] == ["load", "b1#1", "b2#1", "b3#1", "finished"]
+    assert [step["name"] for step in steps] == ["b1#1", "b2#1", "b3#1"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -361,7 +361,7 @@ def test_runs_survive_repeated_kills_and_no_recorded_block_runs_again(backend: s
         run_id = run["id"]
         mine = by_run[run_id]
         steps = recorded[run_id]
-        assert [step["name"] for step in steps] == ["load", "b1#1", "b2#1", "b3#1", "finished"], run_id
+        assert [step["name"] for step in steps] == ["b1#1", "b2#1", "b3#1"], run_id
         assert {e["status"] for e in mine if e["event"] == "run_finished"} == {"succeeded"}, run_id
         for step in steps[1:4]:
             block = step["name"].split("#")[0]

@@ -2,6 +2,11 @@
 block, record how the run ended. Every attempt leaves a ``flow_run_steps`` row with the block's
 resolved parameters (secrets masked), its output or error, and its duration.
 
+Writes are few: a block with effects writes its row when it starts (so a long block shows as
+running) and again when it ends; pure blocks' rows wait in memory and go with the next write
+(the next block's start, or the run's end). A replay computes pure blocks again, so rows lost
+with a killed process come back; rows are keyed by (run, block, iteration, attempt).
+
 Executing an attempt: the block's parameters are resolved (``{{ }}`` templates, flows.expressions)
 and validated by its Params model; both failures are the flow's, named by parameter, and are
 not retried. Then the block runs with a ``StepContext``; a BlockError or any other exception
@@ -14,11 +19,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from medialoom.db.models import Environment, Flow, FlowRun, FlowRunStep, FlowVariable, FlowVersion, OutboxEvent
 from medialoom.db.session import Database, utcnow
@@ -46,6 +54,10 @@ log = logging.getLogger("medialoom.flows")
 
 MASK = "********"
 
+# A run log row's columns besides its key (run_pk, block, iteration, attempt).
+_EMPTY_ROW: dict[str, Any] = {"block_type": None, "status": None, "input": None, "output": None, "port": None,
+                              "error": None, "started_at": None, "finished_at": None, "duration_ms": None}
+
 
 @dataclass
 class StepContext:
@@ -71,8 +83,9 @@ class StepContext:
         return self._assets_for(self.environment_id)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _RunFacts:
+    run_pk: int
     environment_id: int
     flow_id: str
     flow_name: str
@@ -80,6 +93,9 @@ class _RunFacts:
     # A re-run from the failed block: what the run it repeats recorded for the blocks that had
     # succeeded, by (block, iteration): (block type, port, output).
     reuse: Mapping[tuple[str, str], tuple[str, str | None, Any]]
+    loaded_at: datetime
+    marked_running: bool = False
+    unwritten: list[dict[str, Any]] = field(default_factory=list)  # run log rows not yet written
 
 
 class RunHooks:
@@ -95,31 +111,57 @@ class RunHooks:
         # Per run, read once per process: a run resumed after a crash is not loaded again (the
         # runtime replays the recorded load), so this is filled on first use.
         self._facts: dict[str, _RunFacts] = {}
+        self._documents: dict[tuple[str, int], FlowDocument] = {}
+        self._upsert: Any = None
 
     def load(self, run_id: str) -> RunSpec:
-        with self.db.write() as session:
-            run = session.scalar(select(FlowRun).where(FlowRun.run_id == run_id))
-            if run is None:
+        with self.db.read() as session:
+            row = session.execute(select(FlowRun, Flow.flow_id, Flow.name).join(Flow, Flow.id == FlowRun.flow_pk)
+                                  .where(FlowRun.run_id == run_id)).one_or_none()
+            if row is None:
                 raise LookupError(f"run {run_id} is not in the database")
-            document = session.scalar(select(FlowVersion.document).where(FlowVersion.flow_pk == run.flow_pk,
-                                                                         FlowVersion.version == run.version))
+            run, flow_id, name = row
+            # Keyed by the flow's public id: a database may give a deleted flow's row id again.
+            flow = self._documents.get((flow_id, run.version))
+            if flow is None:
+                document = session.scalar(select(FlowVersion.document).where(FlowVersion.flow_pk == run.flow_pk,
+                                                                             FlowVersion.version == run.version))
+                flow = self._remember_document((flow_id, run.version), FlowDocument.model_validate(document))
             variables = session.execute(select(FlowVariable.name, FlowVariable.value, FlowVariable.secret)
                                         .where(FlowVariable.environment_id == run.environment_id)).all()
-            if run.status == "queued":
-                run.status, run.started_at = "running", utcnow()
+            self._facts[run_id] = _RunFacts(
+                run.id, run.environment_id, flow_id, name,
+                tuple(value for _, value, secret in variables if secret and value), self._reused(session, run),
+                utcnow(), marked_running=run.status != "queued")
             payload = run.trigger_payload
-        return RunSpec(FlowDocument.model_validate(document), payload,
-                       {name: value for name, value, _ in variables})
+        return RunSpec(flow, payload, {name: value for name, value, _ in variables})
+
+    def replayable(self, call: BlockCall) -> bool:
+        block_type = self.blocks.get(call.type)
+        return block_type is not None and block_type.pure
 
     def execute(self, run_id: str, call: BlockCall, attempt: int) -> Result | Failure:
         block_type = self.blocks.get(call.type)
-        started, clock = utcnow(), time.perf_counter()
         iteration = ".".join(str(index) for index in call.iteration)
         facts = self._run_facts(run_id)
         reused = facts.reuse.get((call.block, iteration))
         if reused is not None and reused[0] == call.type:
-            return self._reuse(run_id, call, iteration, reused)
-        step_id = self._begin_step(run_id, call, iteration, attempt, started)
+            return self._reuse(facts, call, iteration, reused)
+        started, clock = utcnow(), time.perf_counter()
+        row: dict[str, Any] = {"run_pk": facts.run_pk, "block": call.block, "block_type": call.type,
+                               "iteration": iteration, "attempt": attempt, "started_at": started}
+        if block_type is None or not block_type.pure:
+            self._write_start(facts, row)
+        resolved, result = self._run(run_id, facts, call, attempt, iteration, block_type)
+        row.update(self._outcome(run_id, resolved, result), duration_ms=round((time.perf_counter() - clock) * 1000, 3))
+        facts.unwritten.append(row)
+        if block_type is None or not block_type.pure:
+            self._write(facts)
+        return result
+
+    def _run(self, run_id: str, facts: _RunFacts, call: BlockCall, attempt: int, iteration: str,
+             block_type: BlockType | None) -> tuple[Any, Result | Failure]:
+        """Resolve the parameters and run the block: (the resolved parameters, the result)."""
         resolved: Any = None
         try:
             if block_type is None:
@@ -135,53 +177,60 @@ class RunHooks:
                                   time.monotonic() + call.timeout_seconds, self.outbound_allow,
                                   facts.environment_id, facts.flow_id, self.inbox, self.calls, self.assets_for)
             try:
-                result: Result | Failure = block_type.run(context, params)
+                return resolved, block_type.run(context, params)
             except expressions.ExpressionError as error:  # a condition's own expression
                 raise _Final(str(error), "expression") from None
         except _Final as final:
-            result = Failure(final.message, final.kind, retryable=False)
+            return resolved, Failure(final.message, final.kind, retryable=False)
         except BlockError as error:
-            result = Failure(str(error), retryable=error.retryable)
+            return resolved, Failure(str(error), retryable=error.retryable)
         except Exception as error:  # a block's bug must fail its attempt, not the engine
             log.exception("block %s (%s) of run %s raised", call.block, call.type, run_id)
-            result = Failure(f"{type(error).__name__}: {error}")
-        self._end_step(run_id, step_id, resolved, result, (time.perf_counter() - clock) * 1000)
-        return result
+            return resolved, Failure(f"{type(error).__name__}: {error}")
 
     def finished(self, run_id: str, result: RunResult) -> None:
+        facts = self._run_facts(run_id)
         if result.status == "failed":
             self._tell_of_failure(run_id, result.error)
-        with self.db.write() as session:
-            failed = result.status == "failed"
-            session.execute(update(FlowRun).where(FlowRun.run_id == run_id).values(
-                status=result.status, error=result.error if failed else None, finished_at=utcnow(),
-                result=self._masked(run_id, {"steps": result.steps, "variables": result.variables,
-                                             "message": None if failed else result.error or None})))
+        failed = result.status == "failed"
+        facts.marked_running = True  # the same write says how it ended
+        self._write(facts, update(FlowRun).where(FlowRun.id == facts.run_pk).values(
+            status=result.status, error=result.error if failed else None, finished_at=utcnow(),
+            started_at=func.coalesce(FlowRun.started_at, facts.loaded_at),
+            result=self._masked(run_id, {"steps": result.steps, "variables": result.variables,
+                                         "message": None if failed else result.error or None})))
         self._facts.pop(run_id, None)
 
     def _run_facts(self, run_id: str) -> _RunFacts:
         facts = self._facts.get(run_id)
-        if facts is None:
-            with self.db.read() as session:
-                run, flow_id, name = session.execute(select(FlowRun, Flow.flow_id, Flow.name).join(
-                    Flow, Flow.id == FlowRun.flow_pk).where(FlowRun.run_id == run_id)).one()
-                secrets = session.scalars(select(FlowVariable.value).where(
-                    FlowVariable.environment_id == run.environment_id, FlowVariable.secret.is_(True))).all()
-                reuse = {}
-                if run.rerun_of and run.resume_from == "failed":
-                    # The original's succeeded steps, the last attempt of each winning.
-                    for block, iteration, block_type, port, output in session.execute(
-                            select(FlowRunStep.block, FlowRunStep.iteration, FlowRunStep.block_type,
-                                   FlowRunStep.port, FlowRunStep.output)
-                            .join(FlowRun, FlowRun.id == FlowRunStep.run_pk)
-                            .where(FlowRun.run_id == run.rerun_of, FlowRunStep.status == "succeeded")
-                            .order_by(FlowRunStep.id)):
-                        reuse[(block, iteration)] = (block_type, port, output)
-            facts = self._facts[run_id] = _RunFacts(run.environment_id, flow_id, name,
-                                                    tuple(value for value in secrets if value), reuse)
+        if facts is None:  # executing a block of a run this process has not loaded (a harness)
+            self.load(run_id)
+            facts = self._facts[run_id]
         return facts
 
-    def _reuse(self, run_id: str, call: BlockCall, iteration: str,
+    @staticmethod
+    def _reused(session, run: FlowRun) -> dict[tuple[str, str], tuple[str, str | None, Any]]:  # noqa: ANN001
+        """For a re-run from the failed block: the original's succeeded steps (the last attempt
+        of each wins), by (block, iteration)."""
+        reuse: dict[tuple[str, str], tuple[str, str | None, Any]] = {}
+        if run.rerun_of and run.resume_from == "failed":
+            for block, iteration, block_type, port, output in session.execute(
+                    select(FlowRunStep.block, FlowRunStep.iteration, FlowRunStep.block_type,
+                           FlowRunStep.port, FlowRunStep.output)
+                    .join(FlowRun, FlowRun.id == FlowRunStep.run_pk)
+                    .where(FlowRun.run_id == run.rerun_of, FlowRunStep.status == "succeeded")
+                    .order_by(FlowRunStep.id)):
+                reuse[(block, iteration)] = (block_type, port, output)
+        return reuse
+
+    def _remember_document(self, key: tuple[str, int], flow: FlowDocument) -> FlowDocument:
+        """Versions never change: each is validated once per process (the newest 256 kept)."""
+        if len(self._documents) >= 256:
+            self._documents.pop(next(iter(self._documents)))
+        self._documents[key] = flow
+        return flow
+
+    def _reuse(self, facts: _RunFacts, call: BlockCall, iteration: str,
                recorded: tuple[str, str | None, Any]) -> Result:
         """A block the repeated run had finished: its recorded outcome, logged as reused."""
         _, port, output = recorded
@@ -194,15 +243,10 @@ class RunHooks:
             result = Sleep(0, output)
         else:
             result = Outcome(port or "ok", output)
-        with self.db.write() as session:
-            run_pk = session.scalar(select(FlowRun.id).where(FlowRun.run_id == run_id))
-            exists = session.scalar(select(FlowRunStep.id).where(
-                FlowRunStep.run_pk == run_pk, FlowRunStep.block == call.block, FlowRunStep.iteration == iteration))
-            if exists is None:
-                now = utcnow()
-                session.add(FlowRunStep(run_pk=run_pk, block=call.block, block_type=call.type, iteration=iteration,
-                                        attempt=0, status="reused", output=output, port=port, started_at=now,
-                                        finished_at=now, duration_ms=0.0))
+        now = utcnow()
+        facts.unwritten.append({"run_pk": facts.run_pk, "block": call.block, "block_type": call.type,
+                                "iteration": iteration, "attempt": 0, "status": "reused", "output": output,
+                                "port": port, "started_at": now, "finished_at": now, "duration_ms": 0.0})
         return result
 
     def _tell_of_failure(self, run_id: str, error: str) -> None:
@@ -231,33 +275,46 @@ class RunHooks:
 
     # -- the run log ------------------------------------------------------------------------
 
-    def _begin_step(self, run_id: str, call: BlockCall, iteration: str, attempt: int, started) -> int:  # noqa: ANN001
-        with self.db.write() as session:
-            run_pk = session.scalar(select(FlowRun.id).where(FlowRun.run_id == run_id))
-            existing = session.scalar(select(FlowRunStep).where(
-                FlowRunStep.run_pk == run_pk, FlowRunStep.block == call.block, FlowRunStep.iteration == iteration,
-                FlowRunStep.attempt == attempt))
-            if existing is not None:  # the attempt is being replayed after a crash: start it afresh
-                existing.status, existing.started_at, existing.finished_at = "running", started, None
-                existing.output = existing.error = existing.port = None
-                return existing.id
-            step = FlowRunStep(run_pk=run_pk, block=call.block, block_type=call.type, iteration=iteration,
-                               attempt=attempt, status="running", started_at=started)
-            session.add(step)
-            session.flush()
-            return step.id
+    def _write_start(self, facts: _RunFacts, row: dict[str, Any]) -> None:
+        """A block with effects is about to run: its row says so (with the rows waiting)."""
+        facts.unwritten.append({**row, "status": "running"})
+        self._write(facts)
 
-    def _end_step(self, run_id: str, step_id: int, resolved: Any, result: Result | Failure,
-                  duration_ms: float) -> None:
+    def _write(self, facts: _RunFacts, *statements: Any) -> None:
+        """One transaction: the rows waiting (new ones inserted, those a replay repeats replaced),
+        the run marked running on its first write, then ``statements``."""
+        with self.db.write() as session:
+            if not facts.marked_running:
+                session.execute(update(FlowRun).where(FlowRun.id == facts.run_pk, FlowRun.status == "queued")
+                                .values(status="running", started_at=facts.loaded_at))
+            if facts.unwritten:
+                rows = {(row["block"], row["iteration"], row["attempt"]): {**_EMPTY_ROW, **row}
+                        for row in facts.unwritten}
+                session.execute(self._upsert_rows(session), list(rows.values()))
+            for statement in statements:
+                session.execute(statement)
+        facts.marked_running, facts.unwritten = True, []
+
+    def _upsert_rows(self, session):  # noqa: ANN001
+        if self._upsert is None:
+            table = FlowRunStep.__table__
+            dialect_insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+            statement = dialect_insert(table)
+            self._upsert = statement.on_conflict_do_update(
+                index_elements=["run_pk", "block", "iteration", "attempt"],
+                set_={column: statement.excluded[column] for column in _EMPTY_ROW})
+        return self._upsert
+
+    def _outcome(self, run_id: str, resolved: Any, result: Result | Failure) -> dict[str, Any]:
+        """A finished attempt's row values."""
         values: dict[str, Any] = {"input": self._masked(run_id, resolved) if isinstance(resolved, dict) else None,
-                                  "finished_at": utcnow(), "duration_ms": round(duration_ms, 3)}
+                                  "finished_at": utcnow(), "port": None, "output": None, "error": None}
         if isinstance(result, Failure):
             values.update(status="failed", error=result.message)
         else:
             port, output = _port_and_output(result)
             values.update(status="succeeded", port=port, output=self._masked(run_id, output))
-        with self.db.write() as session:
-            session.execute(update(FlowRunStep).where(FlowRunStep.id == step_id).values(**values))
+        return values
 
     def _masked(self, run_id: str, value: Any) -> Any:
         value = _plain(value)

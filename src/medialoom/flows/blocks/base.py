@@ -113,6 +113,11 @@ class BlockType:
     # False: the block only computes from its inputs (condition, switch ...), so running it
     # again on replay is harmless and needs no idempotency key.
     side_effects: bool = True
+    # True: the result is a function of the call alone (its parameters and expression context),
+    # with no clock, database or network. The runtime then evaluates the block inside the run's
+    # own code on every replay instead of checkpointing it, which costs microseconds instead of
+    # a durable step's transactions (flows.runtime.dbos). Implies no side effects.
+    pure: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The catalog entry the API and the builder show."""

@@ -40,4 +40,4 @@ BLOCK = BlockType(
     name="condition", title="Condition", category="logic",
     description="Continues on the true or the false port, by a CEL expression over the trigger, "
                 "earlier steps' outputs, the loop item and variables.",
-    Params=Params, ports=("true", "false"), run=run, side_effects=False)
+    Params=Params, ports=("true", "false"), run=run, side_effects=False, pure=True)

@@ -40,4 +40,4 @@ BLOCK = BlockType(
     name="for_each", title="For each", category="logic",
     description="Runs the blocks on the item port once per item of a list (as item and index), "
                 "then continues on the done port.",
-    Params=Params, ports=("item", "done"), run=run, side_effects=False)
+    Params=Params, ports=("item", "done"), run=run, side_effects=False, pure=True)

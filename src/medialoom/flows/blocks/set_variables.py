@@ -42,4 +42,4 @@ def run(ctx: BlockContext, params: Params) -> SetVariables:
 BLOCK = BlockType(
     name="set_variables", title="Set variables", category="logic",
     description="Sets run variables that later blocks read as vars.<name>.",
-    Params=Params, ports=("ok",), run=run, side_effects=False)
+    Params=Params, ports=("ok",), run=run, side_effects=False, pure=True)

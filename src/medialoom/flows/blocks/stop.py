@@ -29,4 +29,4 @@ def run(ctx: BlockContext, params: Params) -> Stop:
 BLOCK = BlockType(
     name="stop", title="Stop", category="logic",
     description="Ends the run here, successfully or as a failure, with a message. Nothing follows it.",
-    Params=Params, ports=(), run=run, side_effects=False)
+    Params=Params, ports=(), run=run, side_effects=False, pure=True)

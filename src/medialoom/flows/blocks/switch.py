@@ -92,4 +92,4 @@ BLOCK = BlockType(
     name="switch", title="Switch", category="logic",
     description="Continues on the port of the first matching case (case_1 .. case_10), comparing a value "
                 "with each case or testing a CEL condition; default when none matches.",
-    Params=Params, ports=PORTS, run=run, side_effects=False)
+    Params=Params, ports=PORTS, run=run, side_effects=False, pure=True)

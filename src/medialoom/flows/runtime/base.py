@@ -21,7 +21,9 @@ from medialoom.flows.interpreter import BlockCall, Failure, Result, RunResult
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What a run needs, loaded once at its start (and recorded, so a replay sees the same)."""
+    """What a run needs. Loaded at its start and again whenever a process replays it, so it must
+    read what does not change: the pinned version and the trigger payload (environment variables
+    are the exception, see ``RunHooks.load``)."""
 
     flow: FlowDocument  # the version the run pinned
     trigger: dict[str, Any]  # the trigger's payload
@@ -29,13 +31,22 @@ class RunSpec:
 
 
 class RunHooks(Protocol):
-    def load(self, run_id: str) -> RunSpec: ...
+    def load(self, run_id: str) -> RunSpec:
+        """Called at every start and replay of the run, never recorded. Environment variables
+        are read afresh each time: one changed between a crash and the replay could send the
+        replay down another branch, which the runtime reports as a failed run."""
+
+    def replayable(self, call: BlockCall) -> bool:
+        """True when the block computes its result from the call alone (a pure block): the
+        runtime then executes it on every replay instead of recording it, one attempt only."""
 
     def execute(self, run_id: str, call: BlockCall, attempt: int) -> Result | Failure:
         """One attempt of one block. A ``Failure`` (or an exception) fails the attempt; the
         runtime retries it by the block's policy."""
 
-    def finished(self, run_id: str, result: RunResult) -> None: ...
+    def finished(self, run_id: str, result: RunResult) -> None:
+        """How the run ended. May be called again for the same run (a replay after a crash
+        that came after this call): must be idempotent."""
 
 
 @dataclass(frozen=True)

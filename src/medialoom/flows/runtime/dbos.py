@@ -4,15 +4,20 @@ interrupted block, without running finished blocks again.
 
 One generic workflow, ``medialoom.run_flow(run_id)``:
 
-1. a step loads the run (``RunHooks.load``); its output (the pinned flow document, the trigger
-   payload, the environment) is recorded, so a replay walks the same graph with the same inputs;
-2. the pure ``Interpreter`` walks the graph with an executor that runs **one step per block
-   attempt** (``RunHooks.execute``), retries by the block's ``RetryPolicy`` with a durable
-   ``DBOS.sleep`` between attempts, and sleeps durably for ``Sleep`` directives. A replay after
-   a crash gets every recorded attempt back from the database and re-executes only the attempt
-   that was running when the process died (at-least-once for that attempt: blocks get a stable
-   idempotency key from the hooks, ``run:block:iteration``, and the same attempt number);
-3. a step reports the outcome (``RunHooks.finished``), and the workflow returns the run's status.
+1. it loads the run (``RunHooks.load``). Not a step: the pinned version and the trigger payload
+   never change, so loading them again on a replay gives the same (environment variables are
+   read afresh, see the port), and secrets are not copied into the system database;
+2. the pure ``Interpreter`` walks the graph with an executor that runs **one step per attempt of
+   a block with effects** (``RunHooks.execute``), retries by the block's ``RetryPolicy`` with a
+   durable ``DBOS.sleep`` between attempts, and sleeps durably for ``Sleep`` directives. Pure
+   blocks (``RunHooks.replayable``: condition, switch, set variables ...) are executed in the
+   workflow itself, on every replay, without a step: their result follows from what came
+   before, which is recorded. A replay after a crash gets every recorded attempt back from the
+   database and re-executes only the attempt that was running when the process died
+   (at-least-once for that attempt: blocks get a stable idempotency key from the hooks,
+   ``run:block:iteration``, and the same attempt number);
+3. it reports the outcome (``RunHooks.finished``, idempotent, so not a step either) and returns
+   the run's status.
 
 Status mapping (``wait``/``status``): the workflow completes normally for every outcome the flow
 itself decides, and returns ``succeeded`` or ``failed`` (a stop block is one of the two). A DBOS
@@ -71,16 +76,15 @@ Limits worth knowing:
   enqueue the rest with ``SetEnqueueOptions(delay_seconds=...)``).
 * A block's ``timeout_seconds`` is not enforced here: DBOS times out only async steps
   (dbos/_core.py ``invoke_step``), so the hooks hand blocks a deadline and blocks honour it.
-* ``RunHooks.finished`` is a step like the others: a process killed between the hook and its
-  checkpoint calls it again after recovery, so it must be idempotent. ``load`` is not called
-  again once recorded, so state the hooks build in ``load`` (in memory) is missing in the
-  process that resumes a run.
+* ``load`` and ``finished`` are called again by every replay (a process killed after
+  ``finished`` but before DBOS recorded the workflow's end calls it twice). A transient error in
+  either is retried a few times in the workflow; a run that is not in the database fails.
 * ``stop()`` does not wait for runs in flight unless asked (``drain_seconds``); they are
   resumed at the next start, their interrupted attempt executed again.
 
-What is stored: the recorded load step holds the trigger payload and the environment variables
-(secret ones included), and every attempt's output, in the system database. Protect its file or
-schema like the application's database.
+What is stored: every recorded attempt's output and the run's final status, in the system
+database (which block outputs may hold whatever a block returned). Protect its file or schema
+like the application's database.
 
 DBOS is a process-wide singleton (its workflow registry is global), so one ``DbosRuntime`` may
 be started per process at a time. Every DBOS import stays in this module.
@@ -113,7 +117,7 @@ from medialoom.flows.interpreter import (
 from medialoom.flows.runtime.base import RunHooks, Submission
 
 APP_NAME = "medialoom"
-APP_VERSION = "flows-1"  # bump only with a replay-incompatible change to run_flow (see above)
+APP_VERSION = "flows-2"  # bump only with a replay-incompatible change to run_flow (see above)
 WORKFLOW_NAME = "medialoom.run_flow"
 QUEUE = "medialoom_flows"
 KEYED_QUEUE = "medialoom_flows_by_key"
@@ -359,44 +363,43 @@ def _active_hooks() -> RunHooks:
     return hooks
 
 
-def _not_missing(error: BaseException) -> bool:
-    return not isinstance(error, LookupError)
-
-
-# Load and finish touch the application's database: a few quick retries ride out a blip; a run
-# that is not there (LookupError) is not retried.
-_BOOKKEEPING = {"retries_allowed": True, "max_attempts": 3, "interval_seconds": 0.5, "backoff_rate": 2.0,
-                "should_retry": _not_missing}
+def _bookkeeping(call: Any, *args: Any) -> Any:
+    """Load and finish touch the application's database in the workflow itself: a few quick
+    retries ride out a blip; a run that is not there (LookupError) fails at once."""
+    for delay in (0.5, 1.0, None):
+        try:
+            return call(*args)
+        except LookupError:
+            raise
+        except Exception:
+            if delay is None:
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)
 def run_flow(run_id: str) -> dict[str, Any]:
-    spec = DBOS.run_step({"name": "load", **_BOOKKEEPING}, _load, run_id)  # type: ignore[typeddict-item]
-    flow = FlowDocument.model_validate(spec["flow"])
-    result = Interpreter(flow, _DurableExecutor(run_id, flow), env=spec["env"]).run(spec["trigger"])
-    DBOS.run_step({"name": "finished", **_BOOKKEEPING}, _finished, run_id, result)  # type: ignore[typeddict-item]
+    hooks = _active_hooks()
+    spec = _bookkeeping(hooks.load, run_id)
+    result = Interpreter(spec.flow, _DurableExecutor(run_id, spec.flow, hooks), env=spec.env).run(spec.trigger)
+    _bookkeeping(hooks.finished, run_id, result)
     return {"status": result.status, "error": result.error}
 
 
-def _load(run_id: str) -> dict[str, Any]:
-    spec = _active_hooks().load(run_id)
-    return {"flow": spec.flow.model_dump(mode="json", by_alias=True), "trigger": _plain(spec.trigger),
-            "env": _plain(spec.env)}
-
-
-def _finished(run_id: str, result: RunResult) -> bool:
-    _active_hooks().finished(run_id, result)
-    return True
-
-
 class _DurableExecutor:
-    """The interpreter's executor inside the workflow: one DBOS step per block attempt."""
+    """The interpreter's executor inside the workflow: one DBOS step per attempt of a block with
+    effects; pure blocks executed in place."""
 
-    def __init__(self, run_id: str, flow: FlowDocument) -> None:
+    def __init__(self, run_id: str, flow: FlowDocument, hooks: RunHooks) -> None:
         self.run_id = run_id
         self.flow = flow
+        self.hooks = hooks
 
     def run_block(self, call: BlockCall) -> Result | Failure:
+        if self.hooks.replayable(call):
+            # Another attempt would compute the same: no retries, nothing recorded.
+            return _decode(_attempt(self.run_id, call, 1))
         policy = self.flow.blocks[call.block].retry
         where = f"[{'.'.join(str(index) for index in call.iteration)}]" if call.iteration else ""
         result: Result | Failure = Failure("no attempt was made")
