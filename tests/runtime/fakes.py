@@ -37,6 +37,7 @@ class DelayParams(BaseModel):
 
 class LoopParams(BaseModel):
     items: list[Any]
+    concurrency: int = 1
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ class FakeHooks:
             self.journal.add(event="delay", run=run_id, block=call.block)
             return Sleep(DelayParams.model_validate(resolved).seconds, {"slept": True})
         if call.type == "for_each":
-            return Loop(LoopParams.model_validate(resolved).items)
+            loop = LoopParams.model_validate(resolved)
+            return Loop(loop.items, loop.concurrency)
         params = ActionParams.model_validate(resolved)
         iteration = ".".join(str(index) for index in call.iteration)
         key = f"{run_id}:{call.block}:{iteration}"

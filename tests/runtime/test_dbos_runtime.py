@@ -179,6 +179,65 @@ def test_delays_are_durable_steps_and_pure_blocks_are_not_recorded(running: tupl
     assert [event["key"] for event in events(hooks, run_id, "started")] == [f"{run_id}:body:0", f"{run_id}:body:1"]
 
 
+def concurrent_loop(items: int, concurrency: int, sleep: float) -> dict[str, Any]:
+    return {"name": "fan-out", "trigger": {"type": "manual"},
+            "blocks": {"each": {"type": "for_each", "params": {"items": list(range(items)), "concurrency": concurrency}},
+                       "body": {"type": "action", "params": {"value": "{{ item }}", "sleep": sleep}},
+                       "after": {"type": "action", "params": {"value": "{{ steps.body.output.value }}"}}},
+            "edges": [{"from": "trigger", "to": "each"}, {"from": "each", "port": "item", "to": "body"},
+                      {"from": "each", "port": "done", "to": "after"}]}
+
+
+def most_at_once(journal: list[dict[str, Any]], block: str) -> int:
+    """The largest number of attempts of ``block`` between their start and finish at one time."""
+    moments = sorted((e["t"], 1 if e["event"] == "started" else -1) for e in journal
+                     if e.get("block") == block and e["event"] in ("started", "finished"))
+    running = peak = 0
+    for _, change in moments:
+        running += change
+        peak = max(peak, running)
+    return peak
+
+
+def test_a_concurrent_loop_runs_items_side_by_side_up_to_its_cap(running: tuple) -> None:
+    runtime, hooks = running
+    run_id = new_run(hooks, concurrent_loop(6, 3, 0.3))
+    runtime.submit(Submission(run_id, "asset-fan-out"))
+    assert runtime.wait(run_id, 60) == "succeeded"
+    mine = [event for event in list(hooks.journal.events) if event.get("run") == run_id]
+    assert most_at_once(mine, "body") == 3
+    assert sorted(e["key"] for e in mine if e["event"] == "started" and e["block"] == "body") == [
+        f"{run_id}:body:{index}" for index in range(6)]
+    [result] = hooks.finished_results[run_id]
+    assert result.steps["after"]["value"] == 5  # the last item's output, as one after another would leave it
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_killed_worker_resumes_a_concurrent_loop_without_repeating_finished_items(backend: str,
+                                                                                     tmp_path: Path) -> None:
+    with system_database(backend, tmp_path) as url:
+        worker = Worker(url, tmp_path, [{"id": "run_fan", "key": "asset-1", "flow": concurrent_loop(6, 2, 0.8)}])
+        first = worker.spawn()
+        wait_until(lambda: [e for e in worker.events() if e["event"] == "started" and e.get("key") == "run_fan:body:3"],
+                   30, first)
+        kill(first)
+        worker.finish(worker.spawn(), 60)
+
+    journal = worker.events()
+    restarted = [e["t"] for e in journal if e["event"] == "ready"][1]
+    finished_first = {e["key"] for e in journal
+                      if e["event"] == "finished" and e.get("block") == "body" and e["t"] < restarted}
+    starts = Counter(e["key"] for e in journal if e["event"] == "started" and e.get("block") == "body")
+    assert set(starts) == {f"run_fan:body:{index}" for index in range(6)}
+    assert {"run_fan:body:0", "run_fan:body:1"} <= finished_first
+    for key in finished_first:
+        assert starts[key] == 1, key  # an item that had finished did not run again
+    assert max(starts.values()) <= 2
+    assert most_at_once([e for e in journal if e.get("pid") == journal[-1]["pid"]], "body") <= 2
+    [finished] = [e for e in journal if e["event"] == "run_finished"]
+    assert finished["status"] == "succeeded" and finished["steps"]["after"]["value"] == 5
+
+
 def test_a_cancelled_run_reads_stopped_and_a_run_that_cannot_load_failed(running: tuple) -> None:
     runtime, hooks = running
     run_id = new_run(hooks, chain({"sleep": 0.6}, {"value": 2}))

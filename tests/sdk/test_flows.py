@@ -276,6 +276,25 @@ def test_failures_notify_and_a_rerun_from_the_failed_block_reuses_what_succeeded
     assert from_start["status"] == "succeeded" and len(receiver.at(f"{hook}-a")) == 2
 
 
+def test_a_concurrent_for_each_calls_once_per_item_and_logs_each(server: RunningServer, receiver: Receiver) -> None:
+    hook = f"each-{uuid.uuid4().hex[:8]}"
+    flow = flows_api(server, "POST", "flows", {"document": {
+        "name": "fan out", "trigger": {"type": "manual"},
+        "blocks": {"each": {"type": "for_each", "params": {"items": ["a", "b", "c", "d", "e", "f"], "concurrency": 3}},
+                   "tell": {"type": "http.request", "params": {"method": "POST", "url": receiver.url(hook),
+                                                               "body": {"item": "{{ item }}", "index": "{{ index }}"}}},
+                   "count": {"type": "set_variables", "params": {"values": {"items": "{{ steps.each.output.count }}"}}}},
+        "edges": [{"from": "trigger", "to": "each"}, {"from": "each", "port": "item", "to": "tell"},
+                  {"from": "each", "port": "done", "to": "count"}]}})
+    run = finished_run(server, flows_api(server, "POST", f"flows/{flow['flow_id']}/runs", {})["run_id"])
+    assert run["status"] == "succeeded", run["error"]
+    assert run["result"]["variables"]["items"] == 6
+    calls = receiver.wait_for(hook, 6)
+    assert sorted(call.payload["item"] for call in calls) == ["a", "b", "c", "d", "e", "f"]
+    assert len({call.headers["idempotency-key"] for call in calls}) == 6
+    assert sorted(step["iteration"] for step in run["steps"] if step["block"] == "tell") == ["0", "1", "2", "3", "4", "5"]
+
+
 def test_a_flow_calls_another_and_gets_its_output(server: RunningServer) -> None:
     callee = flows_api(server, "POST", "flows", {"document": {
         "name": "doubler",

@@ -36,6 +36,7 @@ class ActionParams(BaseModel):
 
 class LoopParams(BaseModel):
     items: list[Any]
+    concurrency: int = 1
 
 
 class NoParams(BaseModel):
@@ -77,7 +78,7 @@ class Recorder:
         if call.type == "action":
             return Failure("it broke") if params.get("fail") else Outcome("ok", {"value": params.get("value")})
         if call.type == "for_each":
-            return Loop(params["items"])
+            return Loop(params["items"], params.get("concurrency", 1))
         if call.type == "stop":
             return Stop(failed=False, message="enough")
         if call.type == "set":
@@ -158,6 +159,26 @@ def test_for_each_runs_its_body_once_per_item_then_done():
         ("each", (), ["a", "b", "c"]), ("tag", (0,), "0:a"), ("tag", (1,), "1:b"), ("tag", (2,), "2:c"),
         ("after", (), 3)]
     assert result.status == "succeeded"
+
+
+def test_concurrent_items_start_from_the_loop_and_apply_their_results_in_item_order():
+    document = flow(
+        {"each": {"type": "for_each", "params": {"items": "{{ trigger.items }}", "concurrency": 3}},
+         "tag": {"type": "action", "params": {
+             "value": "{{ string(item) + ' saw ' + (has(steps.tag) ? steps.tag.output.value : 'nothing') }}",
+             "fail": "{{ item == 2 }}"}},
+         "after": {"type": "action", "params": {"value": "{{ steps.tag.output.value }}"}}},
+        [{"from": "trigger", "to": "each"}, {"from": "each", "port": "item", "to": "tag"},
+         {"from": "each", "port": "done", "to": "after"}])
+    result, recorder = run(document, {"items": [1, 3]})
+    # One after another, item 3 would have seen item 1's output; side by side, each sees the loop's start.
+    assert [params["value"] for name, _, params in recorder.calls if name == "tag"] == ["1 saw nothing", "3 saw nothing"]
+    assert result.status == "succeeded" and result.steps["after"] == {"value": "3 saw nothing"}
+
+    result, recorder = run(document, {"items": [1, 2, 3]})
+    assert [iteration for name, iteration, _ in recorder.calls if name == "tag"] == [(0,), (1,), (2,)]
+    assert result.status == "failed" and "'tag'" in result.error  # item 2 failed; item 3 still ran
+    assert "after" not in result.steps
 
 
 def test_stop_ends_the_run_and_variables_and_delays_are_carried_out():

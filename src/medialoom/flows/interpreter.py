@@ -32,6 +32,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Loop:
     items: list[Any]
+    concurrency: int = 1  # above 1: items are passes of their own, run side by side (ItemPass)
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,35 @@ class BlockCall:
     timeout_seconds: float = 300.0
 
 
+@dataclass(frozen=True)
+class ItemPass:
+    """One item of a concurrent for_each, as a pass that runs on its own: it sees the run as it
+    was when the loop began (not what sibling items produce), and reports what it changed."""
+
+    loop: str  # the for_each block
+    item: Any
+    index: int
+    iteration: tuple[int, ...]
+    steps: dict[str, Any]  # earlier blocks' outputs as the loop began
+    variables: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PassResult:
+    steps: dict[str, Any]  # the outputs of the blocks this pass ran
+    variables: dict[str, Any]  # the variables it set
+    failed: str = ""  # why the pass failed the run ("" when it did not)
+    stopped: Stop | None = None  # a stop block it reached
+
+
 class Executor(Protocol):
     def run_block(self, call: BlockCall) -> Result | Failure: ...
 
     def sleep(self, seconds: float) -> None: ...
+
+    # Optional: ``run_passes(passes, concurrency) -> list[PassResult]`` runs a concurrent loop's
+    # items at most ``concurrency`` at a time, each with ``Interpreter.run_pass``, and answers in
+    # item order. Without it the interpreter runs them one after another itself.
 
 
 @dataclass
@@ -129,6 +155,23 @@ class Interpreter:
             return self._result(status, stopped.stop.message)
         return self._result("succeeded")
 
+    def run_pass(self, trigger: Mapping[str, Any], item_pass: ItemPass) -> PassResult:
+        """Run one item of a concurrent loop: the blocks its ``item`` port leads to."""
+        self._trigger = dict(trigger)
+        self._steps = {name: dict(step) for name, step in item_pass.steps.items()}
+        self._variables = dict(item_pass.variables)
+        failed, stopped = "", None
+        try:
+            self._follow(item_pass.loop, "item", _Pass(item_pass.item, item_pass.index, item_pass.iteration))
+        except RunFailed as failure:
+            failed = str(failure)
+        except RunStopped as stop:
+            stopped = stop.stop
+        changed = {name: step for name, step in self._steps.items() if item_pass.steps.get(name) != step}
+        set_here = {name: value for name, value in self._variables.items()
+                    if name not in item_pass.variables or item_pass.variables[name] != value}
+        return PassResult(changed, set_here, failed, stopped)
+
     def _result(self, status: str, error: str = "") -> RunResult:
         return RunResult(status, error, {name: step.get("output") for name, step in self._steps.items()},
                          dict(self._variables))
@@ -168,12 +211,13 @@ class Interpreter:
             self._follow(name, "ok", current)
             return
         if isinstance(result, Loop):
-            self._loop(name, result.items, current)
+            self._loop(name, result, current)
             return
         self._steps[name] = {"output": result.output}
         self._follow(name, result.port, current)
 
-    def _loop(self, name: str, items: list[Any], current: _Pass) -> None:
+    def _loop(self, name: str, loop: Loop, current: _Pass) -> None:
+        items = loop.items
         if len(items) > self.max_loop_items:
             failure = f"{len(items)} items to loop over, more than the limit of {self.max_loop_items}"
             self._steps[name] = {"output": None, "error": {"message": failure, "kind": "error"}}
@@ -181,9 +225,34 @@ class Interpreter:
                 raise RunFailed(f"block {name!r} failed: {failure}")
             self._follow(name, ERROR_PORT, current)
             return
-        for index, item in enumerate(items):
-            self._steps[name] = {"output": {"count": len(items), "index": index}}
-            self._follow(name, "item", _Pass(item, index, (*current.iteration, index)))
+        if loop.concurrency > 1 and len(items) > 1:
+            self._concurrent_loop(name, loop, current)
+        else:
+            for index, item in enumerate(items):
+                self._steps[name] = {"output": {"count": len(items), "index": index}}
+                self._follow(name, "item", _Pass(item, index, (*current.iteration, index)))
         self._steps[name] = {"output": {"count": len(items)}}
         self._follow(name, "done", current)
+
+    def _concurrent_loop(self, name: str, loop: Loop, current: _Pass) -> None:
+        """Items side by side: each pass starts from the run as it is now; afterwards their
+        outputs and variables are applied in item order (as one after another would leave them)
+        and the first item, in order, that failed or stopped decides for the run."""
+        steps = {**self._steps, name: {"output": {"count": len(loop.items)}}}
+        passes = [ItemPass(name, item, index, (*current.iteration, index), steps, dict(self._variables))
+                  for index, item in enumerate(loop.items)]
+        run_passes = getattr(self.executor, "run_passes", None)
+        if run_passes is not None:
+            results = run_passes(passes, loop.concurrency)
+        else:
+            results = [Interpreter(self.flow, self.executor, env=self.env, max_loop_items=self.max_loop_items)
+                       .run_pass(self._trigger, item_pass) for item_pass in passes]
+        for result in results:
+            self._steps.update(result.steps)
+            self._variables.update(result.variables)
+        for result in results:
+            if result.failed:
+                raise RunFailed(result.failed)
+            if result.stopped is not None:
+                raise RunStopped(result.stopped)
 

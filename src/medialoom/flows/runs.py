@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -96,6 +97,8 @@ class _RunFacts:
     loaded_at: datetime
     marked_running: bool = False
     unwritten: list[dict[str, Any]] = field(default_factory=list)  # run log rows not yet written
+    # The items of a concurrent loop run in threads of their own and share these facts.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class RunHooks:
@@ -129,10 +132,11 @@ class RunHooks:
                 flow = self._remember_document((flow_id, run.version), FlowDocument.model_validate(document))
             variables = session.execute(select(FlowVariable.name, FlowVariable.value, FlowVariable.secret)
                                         .where(FlowVariable.environment_id == run.environment_id)).all()
-            self._facts[run_id] = _RunFacts(
-                run.id, run.environment_id, flow_id, name,
-                tuple(value for _, value, secret in variables if secret and value), self._reused(session, run),
-                utcnow(), marked_running=run.status != "queued")
+            if run_id not in self._facts:  # a concurrent loop's items load the run their parent loaded
+                self._facts[run_id] = _RunFacts(
+                    run.id, run.environment_id, flow_id, name,
+                    tuple(value for _, value, secret in variables if secret and value), self._reused(session, run),
+                    utcnow(), marked_running=run.status != "queued")
             payload = run.trigger_payload
         return RunSpec(flow, payload, {name: value for name, value, _ in variables})
 
@@ -145,8 +149,8 @@ class RunHooks:
         iteration = ".".join(str(index) for index in call.iteration)
         facts = self._run_facts(run_id)
         reused = facts.reuse.get((call.block, iteration))
-        if reused is not None and reused[0] == call.type:
-            return self._reuse(facts, call, iteration, reused)
+        if reused is not None and reused[0] == call.type and not (block_type and block_type.pure):
+            return self._reuse(facts, call, iteration, reused)  # pure blocks simply compute again
         started, clock = utcnow(), time.perf_counter()
         row: dict[str, Any] = {"run_pk": facts.run_pk, "block": call.block, "block_type": call.type,
                                "iteration": iteration, "attempt": attempt, "started_at": started}
@@ -154,7 +158,7 @@ class RunHooks:
             self._write_start(facts, row)
         resolved, result = self._run(run_id, facts, call, attempt, iteration, block_type)
         row.update(self._outcome(run_id, resolved, result), duration_ms=round((time.perf_counter() - clock) * 1000, 3))
-        facts.unwritten.append(row)
+        self._remember_row(facts, row)
         if block_type is None or not block_type.pure:
             self._write(facts)
         return result
@@ -234,17 +238,9 @@ class RunHooks:
                recorded: tuple[str, str | None, Any]) -> Result:
         """A block the repeated run had finished: its recorded outcome, logged as reused."""
         _, port, output = recorded
-        if call.type == "set_variables":
-            result: Result = SetVariables(dict(output or {}))
-        elif call.type == "for_each":  # its items are evaluated again (it only computes)
-            items = expressions.resolve(call.params, call.context, path=f"{call.block}.params").get("items", [])
-            result = Loop(list(items))
-        elif call.type == "delay":
-            result = Sleep(0, output)
-        else:
-            result = Outcome(port or "ok", output)
+        result: Result = Sleep(0, output) if call.type == "delay" else Outcome(port or "ok", output)
         now = utcnow()
-        facts.unwritten.append({"run_pk": facts.run_pk, "block": call.block, "block_type": call.type,
+        self._remember_row(facts, {"run_pk": facts.run_pk, "block": call.block, "block_type": call.type,
                                 "iteration": iteration, "attempt": 0, "status": "reused", "output": output,
                                 "port": port, "started_at": now, "finished_at": now, "duration_ms": 0.0})
         return result
@@ -277,23 +273,29 @@ class RunHooks:
 
     def _write_start(self, facts: _RunFacts, row: dict[str, Any]) -> None:
         """A block with effects is about to run: its row says so (with the rows waiting)."""
-        facts.unwritten.append({**row, "status": "running"})
+        self._remember_row(facts, {**row, "status": "running"})
         self._write(facts)
+
+    @staticmethod
+    def _remember_row(facts: _RunFacts, row: dict[str, Any]) -> None:
+        with facts.lock:
+            facts.unwritten.append(row)
 
     def _write(self, facts: _RunFacts, *statements: Any) -> None:
         """One transaction: the rows waiting (new ones inserted, those a replay repeats replaced),
         the run marked running on its first write, then ``statements``."""
-        with self.db.write() as session:
-            if not facts.marked_running:
-                session.execute(update(FlowRun).where(FlowRun.id == facts.run_pk, FlowRun.status == "queued")
-                                .values(status="running", started_at=facts.loaded_at))
-            if facts.unwritten:
-                rows = {(row["block"], row["iteration"], row["attempt"]): {**_EMPTY_ROW, **row}
-                        for row in facts.unwritten}
-                session.execute(self._upsert_rows(session), list(rows.values()))
-            for statement in statements:
-                session.execute(statement)
-        facts.marked_running, facts.unwritten = True, []
+        with facts.lock:
+            with self.db.write() as session:
+                if not facts.marked_running:
+                    session.execute(update(FlowRun).where(FlowRun.id == facts.run_pk, FlowRun.status == "queued")
+                                    .values(status="running", started_at=facts.loaded_at))
+                if facts.unwritten:
+                    rows = {(row["block"], row["iteration"], row["attempt"]): {**_EMPTY_ROW, **row}
+                            for row in facts.unwritten}
+                    session.execute(self._upsert_rows(session), list(rows.values()))
+                for statement in statements:
+                    session.execute(statement)
+            facts.marked_running, facts.unwritten = True, []  # committed
 
     def _upsert_rows(self, session):  # noqa: ANN001
         if self._upsert is None:

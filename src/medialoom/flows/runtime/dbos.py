@@ -95,7 +95,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
+from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
@@ -106,10 +108,11 @@ from medialoom.flows.interpreter import (
     BlockCall,
     Failure,
     Interpreter,
+    ItemPass,
     Loop,
     Outcome,
+    PassResult,
     Result,
-    RunResult,
     SetVariables,
     Sleep,
     Stop,
@@ -119,6 +122,7 @@ from medialoom.flows.runtime.base import RunHooks, Submission
 APP_NAME = "medialoom"
 APP_VERSION = "flows-2"  # bump only with a replay-incompatible change to run_flow (see above)
 WORKFLOW_NAME = "medialoom.run_flow"
+ITEM_WORKFLOW_NAME = "medialoom.run_flow_item"
 QUEUE = "medialoom_flows"
 KEYED_QUEUE = "medialoom_flows_by_key"
 
@@ -415,6 +419,33 @@ class _DurableExecutor:
     def sleep(self, seconds: float) -> None:
         DBOS.sleep(seconds)
 
+    def run_passes(self, passes: list[ItemPass], concurrency: int) -> list[PassResult]:
+        """Each item a child workflow, at most ``concurrency`` running. They are started and
+        awaited strictly in item order, so a replay makes the same calls and finds each child
+        under the id it had (``<run>-<call number>``, DBOS's child ids)."""
+        waiting: deque[Any] = deque()
+        results: list[PassResult] = []
+        upcoming = iter(passes)
+        for item_pass in islice(upcoming, concurrency):
+            waiting.append(DBOS.start_workflow(run_flow_item, self.run_id, _encode_pass(item_pass)))
+        while waiting:
+            results.append(_decode_pass_result(waiting.popleft().get_result()))
+            following = next(upcoming, None)
+            if following is not None:
+                waiting.append(DBOS.start_workflow(run_flow_item, self.run_id, _encode_pass(following)))
+        return results
+
+
+@DBOS.workflow(name=ITEM_WORKFLOW_NAME)
+def run_flow_item(run_id: str, item_pass: dict[str, Any]) -> dict[str, Any]:
+    """One item of a concurrent for_each (see ``_DurableExecutor.run_passes``)."""
+    hooks = _active_hooks()
+    spec = _bookkeeping(hooks.load, run_id)
+    interpreter = Interpreter(spec.flow, _DurableExecutor(run_id, spec.flow, hooks), env=spec.env)
+    result = interpreter.run_pass(spec.trigger, _decode_pass(item_pass))
+    return {"steps": result.steps, "variables": result.variables, "failed": result.failed,
+            "stopped": None if result.stopped is None else _encode(result.stopped)}
+
 
 def _attempt(run_id: str, call: BlockCall, attempt: int) -> dict[str, Any]:
     """One attempt, as a plain dict (what DBOS records). An exception fails the attempt."""
@@ -440,7 +471,7 @@ def _encode(result: Result | Failure) -> dict[str, Any]:
     if isinstance(result, Outcome):
         return {"type": "outcome", "port": result.port, "output": _plain(result.output)}
     if isinstance(result, Loop):
-        return {"type": "loop", "items": _plain(list(result.items))}
+        return {"type": "loop", "items": _plain(list(result.items)), "concurrency": result.concurrency}
     if isinstance(result, Sleep):
         return {"type": "sleep", "seconds": float(result.seconds), "output": _plain(result.output)}
     if isinstance(result, Stop):
@@ -456,7 +487,7 @@ def _decode(recorded: dict[str, Any]) -> Result | Failure:
     if kind == "outcome":
         return Outcome(recorded["port"], recorded["output"])
     if kind == "loop":
-        return Loop(recorded["items"])
+        return Loop(recorded["items"], recorded.get("concurrency", 1))
     if kind == "sleep":
         return Sleep(recorded["seconds"], recorded["output"])
     if kind == "stop":
@@ -464,6 +495,23 @@ def _decode(recorded: dict[str, Any]) -> Result | Failure:
     if kind == "set_variables":
         return SetVariables(recorded["values"])
     return Failure(recorded["message"], recorded["kind"], recorded["retryable"])
+
+
+def _encode_pass(item_pass: ItemPass) -> dict[str, Any]:
+    return _plain({"loop": item_pass.loop, "item": item_pass.item, "index": item_pass.index,
+                   "iteration": list(item_pass.iteration), "steps": item_pass.steps,
+                   "variables": item_pass.variables})
+
+
+def _decode_pass(recorded: dict[str, Any]) -> ItemPass:
+    return ItemPass(recorded["loop"], recorded["item"], recorded["index"], tuple(recorded["iteration"]),
+                    recorded["steps"], recorded["variables"])
+
+
+def _decode_pass_result(recorded: dict[str, Any]) -> PassResult:
+    stopped = recorded["stopped"]
+    return PassResult(recorded["steps"], recorded["variables"], recorded["failed"],
+                      None if stopped is None else _decode(stopped))  # type: ignore[arg-type]
 
 
 def _final_status(dbos_status: str, output: Any) -> str | None:
