@@ -20,6 +20,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -54,6 +56,7 @@ from medialoom.net.addresses import AllowList
 log = logging.getLogger("medialoom.flows")
 
 MASK = "********"
+BLOCK_THREADS = 64  # blocks with effects running at once in a process (hung ones included)
 
 # A run log row's columns besides its key (run_pk, block, iteration, attempt).
 _EMPTY_ROW: dict[str, Any] = {"block_type": None, "status": None, "input": None, "output": None, "port": None,
@@ -116,6 +119,8 @@ class RunHooks:
         self._facts: dict[str, _RunFacts] = {}
         self._documents: dict[tuple[str, int], FlowDocument] = {}
         self._upsert: Any = None
+        # Blocks with effects run here, so that a hung one can be given up on (_within_timeout).
+        self._block_threads = ThreadPoolExecutor(max_workers=BLOCK_THREADS, thread_name_prefix="medialoom-block")
 
     def load(self, run_id: str) -> RunSpec:
         with self.db.read() as session:
@@ -181,9 +186,13 @@ class RunHooks:
                                   time.monotonic() + call.timeout_seconds, self.outbound_allow,
                                   facts.environment_id, facts.flow_id, self.inbox, self.calls, self.assets_for)
             try:
-                return resolved, block_type.run(context, params)
+                if block_type.pure:  # computes in microseconds: no thread hop
+                    return resolved, block_type.run(context, params)
+                return resolved, self._within_timeout(block_type, context, params, call.timeout_seconds)
             except expressions.ExpressionError as error:  # a condition's own expression
                 raise _Final(str(error), "expression") from None
+        except _TimedOut as timed_out:
+            return resolved, Failure(str(timed_out), "timeout")
         except _Final as final:
             return resolved, Failure(final.message, final.kind, retryable=False)
         except BlockError as error:
@@ -191,6 +200,21 @@ class RunHooks:
         except Exception as error:  # a block's bug must fail its attempt, not the engine
             log.exception("block %s (%s) of run %s raised", call.block, call.type, run_id)
             return resolved, Failure(f"{type(error).__name__}: {error}")
+
+    def _within_timeout(self, block_type: BlockType, context: StepContext, params: Any, timeout: float) -> Result:
+        """Run the block in a thread and stop waiting for it at its timeout. Blocks honour
+        ``ctx.deadline`` themselves; this is for one that does not (a hung call, a third-party
+        block): the attempt fails as timed out and may be retried, while the thread, which
+        Python cannot kill, finishes in the background. Its late side effect carries the same
+        idempotency key as the retry's."""
+        future = self._block_threads.submit(block_type.run, context, params)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            future.cancel()  # still queued behind hung blocks: never starts
+            log.warning("block %s of run %s did not finish within %g s; left running in the background",
+                        context.block, context.run_id, timeout)
+            raise _TimedOut(f"timed out after {timeout:g} s") from None
 
     def finished(self, run_id: str, result: RunResult) -> None:
         facts = self._run_facts(run_id)
@@ -327,6 +351,10 @@ class RunHooks:
         for secret in secrets:
             text = text.replace(json.dumps(secret)[1:-1], MASK)
         return json.loads(text)
+
+
+class _TimedOut(Exception):
+    pass
 
 
 class _Final(Exception):

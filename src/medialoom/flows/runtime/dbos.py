@@ -74,8 +74,12 @@ Limits worth knowing:
   workflow's thread: a sleeping run holds a thread and a ``worker_concurrency`` slot (and its
   partition key) for the whole wait. Long delays want a continuation instead (end the workflow,
   enqueue the rest with ``SetEnqueueOptions(delay_seconds=...)``).
-* A block's ``timeout_seconds`` is not enforced here: DBOS times out only async steps
-  (dbos/_core.py ``invoke_step``), so the hooks hand blocks a deadline and blocks honour it.
+* A block's ``timeout_seconds`` is enforced by the hooks, not by DBOS (which times out only
+  async steps, dbos/_core.py ``invoke_step``): blocks get a deadline, and one that overruns it
+  is given up on (flows/runs.py ``_within_timeout``).
+* A concurrent for_each's items are child workflows (``medialoom.run_flow_item``), outside the
+  queues: they do not count against ``worker_concurrency``, and each holds a thread of DBOS's
+  unbounded executor while it runs (for_each caps them at 20 per loop).
 * ``load`` and ``finished`` are called again by every replay (a process killed after
   ``finished`` but before DBOS recorded the workflow's end calls it twice). A transient error in
   either is retried a few times in the workflow; a run that is not in the database fails.
