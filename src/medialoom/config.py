@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     flow_executor_timeout_seconds: float = 30.0
     # Finished runs and their logs are kept this many days.
     flow_run_retention_days: int = 30
+    # A run started by another run's doing (an event it caused, a flow.call, a webhook its HTTP
+    # request called) continues that run's chain; a chain longer than this starts no more runs,
+    # which stops a flow that triggers itself (reliability.md WF-09).
+    flow_max_chain_depth: int = 10
 
     @property
     def effective_flow_runtime_database_url(self) -> str:

@@ -53,3 +53,9 @@ class PayloadTooLarge(ApiError):
 
 class UnsupportedMediaType(ApiError):
     status = 415
+
+
+class LoopDetected(ApiError):
+    """A flow webhook called by a chain of runs that start one another, past the limit."""
+
+    status = 508

@@ -117,7 +117,8 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
     flow_engine = FlowEngine(db, runtime, RunHooks(db, blocks, allow),
                              retention=timedelta(days=settings.flow_run_retention_days),
                              executor_id=settings.flow_executor_id,
-                             executor_timeout=timedelta(seconds=settings.flow_executor_timeout_seconds))
+                             executor_timeout=timedelta(seconds=settings.flow_executor_timeout_seconds),
+                             max_chain_depth=settings.flow_max_chain_depth)
     services = Services(
         settings=settings,
         db=db,

@@ -139,6 +139,36 @@ def _cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess:
                           timeout=120, env={**os.environ, "CLOUDINARY_URL": server.cloudinary_url})
 
 
+def test_a_flow_that_triggers_itself_stops_at_the_chain_limit(server: RunningServer, files) -> None:
+    """Each run tags the asset, which is a tag change, which starts the flow again: the chain of
+    runs stops at MEDIALOOM_FLOW_MAX_CHAIN_DEPTH (10), and the inbox says why (WF-09)."""
+    hook = f"loop-{uuid.uuid4().hex[:8]}"
+    flow = flows_api(server, "POST", "flows", {"enabled": True, "document": {
+        "name": "tags itself", "trigger": {"type": "tags_changed", "params": {"tags_any": [hook]}},
+        "blocks": {"tag": {"type": "asset.update_tags", "params": {
+            "command": "add", "tags": ["{{ 'n' + string(size(trigger.tags)) }}"], "public_ids": ["{{ trigger.public_id }}"]}}},
+        "edges": [{"from": "trigger", "to": "tag"}]}})
+    try:
+        asset = cloudinary.uploader.upload(str(files["png"]), tags=[])
+        cloudinary.uploader.add_tag(hook, [asset["public_id"]])
+
+        def runs() -> list[dict]:
+            return flows_api(server, "GET", f"flows/{flow['flow_id']}/runs?max_results=100")["runs"]
+
+        deadline = time.monotonic() + 60
+        while len(runs()) < 11 or any(run["status"] not in ("succeeded", "failed") for run in runs()):
+            assert time.monotonic() < deadline, runs()
+            time.sleep(0.2)
+        time.sleep(2)  # what the last run's tag change would have started
+        assert len(runs()) == 11 and {run["status"] for run in runs()} == {"succeeded"}
+        assert len(cloudinary.api.resource(asset["public_id"])["tags"]) == 12  # the hook and n1 ... n11
+        [told] = [message for message in flows_api(server, "GET", "inbox?max_results=100")["notifications"]
+                  if message["kind"] == "chain_stopped" and message["flow_id"] == flow["flow_id"]]
+        assert "runs kept starting one another" in told["title"] and "limit of 10" in told["body"]
+    finally:
+        flows_api(server, "DELETE", f"flows/{flow['flow_id']}")
+
+
 def test_the_command_line_imports_runs_and_shows_logs(server: RunningServer, tmp_path) -> None:
     path = tmp_path / "flow.json"
     path.write_text(json.dumps(greeting_flow("from the cli")))
@@ -207,7 +237,15 @@ def test_a_catch_webhook_starts_runs_only_for_verified_calls(server: RunningServ
     assert form.status_code == 415
     assert httpx.post(url.replace(flow["webhook_path"].rsplit("/", 1)[1], "wrong-token"), content=body,
                       headers=_signed(body, server.api_secret, now), timeout=30).status_code == 404
+    # A call made by a flow's HTTP request continues that run's chain; past the limit it starts nothing.
+    looped = httpx.post(url, content=body, headers={**_signed(body, server.api_secret, now),
+                                                     "X-Medialoom-Chain-Depth": "11"}, timeout=30)
+    assert looped.status_code == 508 and "chain of 10 flow runs" in looped.json()["error"]["message"]
     assert len(flows_api(server, "GET", f"flows/{flow['flow_id']}/runs")["runs"]) == 1  # nothing else started
+    chained = httpx.post(url, content=body, headers={**_signed(body, server.api_secret, now),
+                                                      "X-Medialoom-Chain-Depth": "4"}, timeout=30)
+    assert finished_run(server, chained.json()["run_id"])["chain_depth"] == 4
+    assert receiver.wait_for(hook, 2)[1].headers["x-medialoom-chain-depth"] == "5"  # and passes it on
 
     # A shared secret in a header, held by a secret flow variable that the log never shows.
     flows_api(server, "PUT", "flow_variables/HOOK_SECRET", {"value": "s3cret-value", "secret": True})
@@ -227,7 +265,7 @@ def test_a_catch_webhook_starts_runs_only_for_verified_calls(server: RunningServ
     run = finished_run(server, ok.json()["run_id"])
     assert run["status"] == "succeeded", (run["error"], run["steps"])
     assert run["trigger"]["inputs"] == {"public_id": "two"}
-    assert receiver.wait_for(hook, 2)[1].headers["x-echo"] == "s3cret-value"
+    assert receiver.wait_for(hook, 3)[2].headers["x-echo"] == "s3cret-value"
     assert "s3cret-value" not in json.dumps(run)  # masked in the run log
     flows_api(server, "DELETE", f"flows/{flow['flow_id']}")
     flows_api(server, "DELETE", "flow_variables/HOOK_SECRET")

@@ -441,6 +441,9 @@ class FlowRun(Base):
     rerun_of: Mapped[str | None] = mapped_column(String(40))
     resume_from: Mapped[str | None] = mapped_column(String(64))
     parent_run_id: Mapped[str | None] = mapped_column(String(40))
+    # Runs of other runs' making before this one: started by an event a run caused, by a
+    # flow.call, or by a webhook a run's HTTP request called (events/causation.py).
+    chain_depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime]

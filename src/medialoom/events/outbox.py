@@ -18,6 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from medialoom import context
+from medialoom.events import causation
 from medialoom.db.models import OutboxEvent
 
 
@@ -72,5 +73,5 @@ def record(
         "payload": body,
         "created_at": now,
         "dispatched_at": None,
-        "facts": facts or None,
+        "facts": {**(facts or {}), **causation.event_facts()} or None,
     })

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from medialoom.db.models import Flow, FlowRun, FlowVersion
 from medialoom.db.session import Database, utcnow
+from medialoom.events import causation
 from medialoom.flows.blocks.base import BlockError
 from medialoom.flows.definition import FlowDocument
 from medialoom.flows.runtime.base import Submission
@@ -26,13 +27,18 @@ FINISHED = ("succeeded", "failed")
 
 
 class FlowCalls:
-    def __init__(self, db: Database, submit: Callable[[Submission], None]) -> None:
+    def __init__(self, db: Database, submit: Callable[[Submission], None], max_chain_depth: int) -> None:
         self.db = db
         self.submit = submit
+        self.max_chain_depth = max_chain_depth
 
     def call(self, environment_id: int, caller_run_id: str, idempotency_key: str, flow_id: str,
              inputs: dict[str, Any], *, deadline: float, poll_seconds: float = 0.05) -> dict[str, Any]:
         run_id = "run_" + hashlib.sha256(f"call|{idempotency_key}".encode()).hexdigest()[:24]
+        depth = causation.next_depth()
+        if depth > self.max_chain_depth:
+            raise BlockError(f"not calling {flow_id}: this run is the end of a chain of {depth} runs that started "
+                             f"one another, more than the limit of {self.max_chain_depth}", retryable=False)
         with self.db.read() as session:
             found = session.execute(
                 select(Flow, FlowVersion.document).join(FlowVersion, (FlowVersion.flow_pk == Flow.id)
@@ -53,7 +59,7 @@ class FlowCalls:
                 session.add(FlowRun(run_id=run_id, environment_id=environment_id, flow_pk=flow.id,
                                     version=flow.current_version, status="queued", trigger_type="flow_call",
                                     trigger_payload={"inputs": checked, "caller_run_id": caller_run_id},
-                                    parent_run_id=caller_run_id, created_at=utcnow()))
+                                    parent_run_id=caller_run_id, chain_depth=depth, created_at=utcnow()))
         except IntegrityError:
             pass  # started by this step before a crash: wait for that one
         self.submit(Submission(run_id, None))

@@ -29,14 +29,16 @@ PRUNE_EVERY = 720  # housekeeping rounds (an hour)
 
 class FlowEngine:
     def __init__(self, db: Database, runtime: Runtime, hooks: RunHooks, *, retention: timedelta,
-                 executor_id: str = "local", executor_timeout: timedelta = timedelta(seconds=30)) -> None:
+                 executor_id: str = "local", executor_timeout: timedelta = timedelta(seconds=30),
+                 max_chain_depth: int = 10) -> None:
         self.db = db
         self.runtime = runtime
         self.hooks = hooks
         self.retention = retention
         self.executor_id = executor_id
         self.executor_timeout = executor_timeout
-        hooks.calls = FlowCalls(db, self.submit)  # flow.call blocks start runs through this engine
+        self.max_chain_depth = max_chain_depth  # see Settings.flow_max_chain_depth
+        hooks.calls = FlowCalls(db, self.submit, max_chain_depth)  # flow.call blocks start runs through this engine
         # Schedule triggers (and scheduled searches, which act through the hooks' asset port).
         self.scheduler = Scheduler(db, self.submit, lambda environment_id: hooks.assets_for(environment_id))
         self.started = False

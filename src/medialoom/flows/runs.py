@@ -33,7 +33,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from medialoom.db.models import Environment, Flow, FlowRun, FlowRunStep, FlowVariable, FlowVersion, OutboxEvent
 from medialoom.db.session import Database, utcnow
-from medialoom.events import outbox
+from medialoom.events import causation, outbox
+from medialoom.events.causation import Cause
 from medialoom.flows import expressions
 from medialoom.flows.blocks.base import AssetOperations, BlockError, BlockType
 from medialoom.flows.definition import FlowDocument
@@ -90,6 +91,7 @@ class StepContext:
 @dataclass
 class _RunFacts:
     run_pk: int
+    chain_depth: int
     environment_id: int
     flow_id: str
     flow_name: str
@@ -139,7 +141,7 @@ class RunHooks:
                                         .where(FlowVariable.environment_id == run.environment_id)).all()
             if run_id not in self._facts:  # a concurrent loop's items load the run their parent loaded
                 self._facts[run_id] = _RunFacts(
-                    run.id, run.environment_id, flow_id, name,
+                    run.id, run.chain_depth, run.environment_id, flow_id, name,
                     tuple(value for _, value, secret in variables if secret and value), self._reused(session, run),
                     utcnow(), marked_running=run.status != "queued")
             payload = run.trigger_payload
@@ -188,7 +190,8 @@ class RunHooks:
             try:
                 if block_type.pure:  # computes in microseconds: no thread hop
                     return resolved, block_type.run(context, params)
-                return resolved, self._within_timeout(block_type, context, params, call.timeout_seconds)
+                return resolved, self._within_timeout(block_type, context, params, call.timeout_seconds,
+                                                      Cause(run_id, facts.chain_depth))
             except expressions.ExpressionError as error:  # a condition's own expression
                 raise _Final(str(error), "expression") from None
         except _TimedOut as timed_out:
@@ -201,13 +204,20 @@ class RunHooks:
             log.exception("block %s (%s) of run %s raised", call.block, call.type, run_id)
             return resolved, Failure(f"{type(error).__name__}: {error}")
 
-    def _within_timeout(self, block_type: BlockType, context: StepContext, params: Any, timeout: float) -> Result:
+    def _within_timeout(self, block_type: BlockType, context: StepContext, params: Any, timeout: float,
+                        cause: Cause) -> Result:
         """Run the block in a thread and stop waiting for it at its timeout. Blocks honour
         ``ctx.deadline`` themselves; this is for one that does not (a hung call, a third-party
         block): the attempt fails as timed out and may be retried, while the thread, which
         Python cannot kill, finishes in the background. Its late side effect carries the same
-        idempotency key as the retry's."""
-        future = self._block_threads.submit(block_type.run, context, params)
+        idempotency key as the retry's. What the block changes is recorded as the run's doing
+        (events/causation.py)."""
+
+        def run() -> Result:
+            with causation.caused_by(cause):
+                return block_type.run(context, params)
+
+        future = self._block_threads.submit(run)
         try:
             return future.result(timeout=timeout)
         except FutureTimeout:

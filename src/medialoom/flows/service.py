@@ -19,7 +19,8 @@ from medialoom.assets.serialize import iso_or_none
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.db.models import Flow, FlowRun, FlowRunStep, FlowVariable, FlowVersion
 from medialoom.db.session import Database, utcnow
-from medialoom.errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from medialoom.errors import BadRequest, LoopDetected, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from medialoom.events.causation import CHAIN_HEADER
 from medialoom.flows.blocks.base import BlockType
 from medialoom.flows.definition import FlowDocument, FlowInvalid, parse
 from medialoom.flows.engine import FlowEngine
@@ -196,15 +197,21 @@ class Flows:
                                       now=time.time())
         except webhooks.WebhookRefused as refused:
             raise _WEBHOOK_ERRORS.get(refused.status, BadRequest)(refused.message) from None
-        run_id = self.enqueue(env, row.id, row.current_version, "catch_webhook", payload)
+        depth = _chain_depth(headers.get(CHAIN_HEADER.lower()))
+        if depth > self.engine.max_chain_depth:
+            raise LoopDetected(f"Not started: the call comes from a chain of {depth - 1} flow runs that start one "
+                               f"another, more than the limit of {self.engine.max_chain_depth}")
+        run_id = self.enqueue(env, row.id, row.current_version, "catch_webhook", payload, chain_depth=depth)
         return {"run_id": run_id, "status": "queued"}
 
     def enqueue(self, env: EnvironmentInfo, flow_pk: int, version: int, trigger_type: str, payload: dict, *,
-                partition_key: str | None = None, rerun_of: str | None = None, resume_from: str | None = None) -> str:
+                partition_key: str | None = None, rerun_of: str | None = None, resume_from: str | None = None,
+                chain_depth: int = 0) -> str:
         """Write a queued run in a transaction of its own, then hand it to the engine."""
         run = FlowRun(run_id=new_id("run"), environment_id=env.id, flow_pk=flow_pk, version=version,
                       status="queued", trigger_type=trigger_type, trigger_payload=payload,
-                      partition_key=partition_key, rerun_of=rerun_of, resume_from=resume_from, created_at=utcnow())
+                      partition_key=partition_key, rerun_of=rerun_of, resume_from=resume_from,
+                      chain_depth=chain_depth, created_at=utcnow())
         with self.db.write() as session:
             session.add(run)
         self.engine.submit(Submission(run.run_id, partition_key))
@@ -251,7 +258,7 @@ _WEBHOOK_ERRORS = {401: Unauthorized, 413: PayloadTooLarge, 415: UnsupportedMedi
 def _run(run: FlowRun, flow_id: str) -> dict[str, Any]:
     return {"run_id": run.run_id, "id": run.id, "flow_id": flow_id, "version": run.version, "status": run.status,
             "trigger_type": run.trigger_type, "error": run.error, "rerun_of": run.rerun_of,
-            "created_at": iso_or_none(run.created_at),
+            "chain_depth": run.chain_depth, "created_at": iso_or_none(run.created_at),
             "started_at": iso_or_none(run.started_at), "finished_at": iso_or_none(run.finished_at)}
 
 
@@ -259,3 +266,11 @@ def _step(step: FlowRunStep) -> dict[str, Any]:
     return {"block": step.block, "type": step.block_type, "iteration": step.iteration, "attempt": step.attempt,
             "status": step.status, "input": step.input, "output": step.output, "port": step.port,
             "error": step.error, "started_at": iso_or_none(step.started_at), "duration_ms": step.duration_ms}
+
+
+def _chain_depth(header: str | None) -> int:
+    """A webhook call's place in a chain of runs (the http.request block says it); 0 otherwise."""
+    try:
+        return max(0, min(int(header or 0), 1_000_000))
+    except ValueError:
+        return 0

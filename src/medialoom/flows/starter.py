@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from medialoom.db.models import Asset, Flow, FlowRun, FlowVersion, OutboxEvent
+from medialoom.db.models import Asset, Flow, FlowRun, FlowVersion, InboxNotification, OutboxEvent
 from medialoom.db.session import utcnow
 from medialoom.flows.definition import FlowDocument
 from medialoom.flows.engine import FlowEngine
@@ -40,9 +40,13 @@ class FlowStarter:
         if not flows:
             return None
         submissions = []
+        told: set[str] = set()  # inbox messages about stopped chains written in this batch
         now = utcnow()
         facts = _asset_facts(session, events)
         for event in events:
+            chain = {key: (event.facts or {}).get(key) for key in ("caused_by_run", "chain_depth")}
+            depth = chain["chain_depth"] or 0
+            event_facts = {key: value for key, value in (event.facts or {}).items() if key not in chain}
             for flow, document in flows:
                 if flow.environment_id != event.environment_id:
                     continue
@@ -51,18 +55,41 @@ class FlowStarter:
                     continue
                 params = trigger.Params.model_validate(FlowDocument.model_validate(document).trigger.params)
                 for part in per_asset(event.payload):
-                    payload = {**facts.get(part.get("asset_id"), {}), **(event.facts or {}), **part}
+                    payload = {**facts.get(part.get("asset_id"), {}), **event_facts, **part}
                     if not trigger.matches(params, payload):
+                        continue
+                    if depth > self.engine.max_chain_depth:
+                        self._refuse_chain(session, flow, event, chain["caused_by_run"], depth, told)
                         continue
                     run = FlowRun(run_id=new_id("run"), environment_id=flow.environment_id, flow_pk=flow.id,
                                   version=flow.current_version, status="queued", trigger_type=flow.trigger_type,
                                   trigger_payload={**payload, "event_id": event.event_id},
-                                  partition_key=partition_key(payload), created_at=now)
+                                  partition_key=partition_key(payload), chain_depth=depth, created_at=now)
                     session.add(run)
                     submissions.append(Submission(run.run_id, run.partition_key))
         if not submissions:
             return None
         return lambda: self._submit(submissions)
+
+    def _refuse_chain(self, session, flow: Flow, event: OutboxEvent, cause: str | None, depth: int,  # noqa: ANN001
+                      told: set[str]) -> None:
+        """The run this event would start continues a chain past the limit: none starts, and the
+        inbox says so once per flow and causing run."""
+        log.warning("flow %s not started by event %s: a chain of %d runs (last %s)", flow.flow_id, event.event_id,
+                    depth, cause)
+        dedupe = f"chain:{flow.flow_id}:{cause}"
+        if dedupe in told:
+            return
+        told.add(dedupe)
+        if session.scalar(select(InboxNotification.id).where(InboxNotification.dedupe_key == dedupe)) is None:
+            session.add(InboxNotification(
+                environment_id=flow.environment_id, kind="chain_stopped", flow_id=flow.flow_id, run_id=cause,
+                title=f"Flow {flow.name!r} was not started: runs kept starting one another",
+                body=f"Run {cause} made a change that would have started {flow.name!r} again, the "
+                     f"run number {depth} in a chain of runs that start one another, more than the limit of "
+                     f"{self.engine.max_chain_depth} (MEDIALOOM_FLOW_MAX_CHAIN_DEPTH). A flow that changes "
+                     "what starts it (tags on tag changes, say) needs a condition that ends the loop.",
+                assets=[], dedupe_key=dedupe, created_at=utcnow()))
 
     def _submit(self, submissions: list[Submission]) -> None:
         for submission in submissions:

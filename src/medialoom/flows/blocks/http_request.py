@@ -49,6 +49,7 @@ import httpcore
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from medialoom.events import causation
 from medialoom.flows.blocks.base import BlockContext, BlockError, BlockType
 from medialoom.flows.interpreter import Outcome
 from medialoom.net.addresses import AllowList
@@ -63,7 +64,9 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$")
 _MANAGED = {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer",
             "proxy-connection", "accept-encoding"}
-_KEPT_ACROSS_ORIGINS = {"accept", "accept-language", "user-agent", "content-type", "idempotency-key"}
+CHAIN_HEADER = causation.CHAIN_HEADER
+_KEPT_ACROSS_ORIGINS = {"accept", "accept-language", "user-agent", "content-type", "idempotency-key",
+                        CHAIN_HEADER.lower()}
 _CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded",
                   "text": "text/plain; charset=utf-8"}
 
@@ -162,6 +165,9 @@ def _exchange(params: Params, idempotency_key: str, target: httpx.URL, allow: Al
         headers["content-type"], names["content-type"] = _CONTENT_TYPES[params.body_format], "Content-Type"
     for name, value in params.headers.items():
         headers[name.lower()], names[name.lower()] = _text(value), name
+    # A catch webhook this request reaches continues the run's chain (events/causation.py); set
+    # last, so a flow's own headers cannot reset it.
+    headers[CHAIN_HEADER.lower()], names[CHAIN_HEADER.lower()] = str(causation.next_depth()), CHAIN_HEADER
     backend = _DeadlineBackend(GuardedBackend(allow), deadline)
     with httpcore.ConnectionPool(network_backend=backend, retries=0, max_connections=2) as pool:
         for hop in range(MAX_REDIRECTS + 1):
