@@ -9,8 +9,11 @@ is measured is the runtime: queueing, checkpoints, the interpreter. For each bac
   run), from the first submit until the hooks heard of every run's end; runs/s, block steps/s,
   and this process's CPU time per run (the machine has 2 CPUs: the database shares them).
 * **per block**: one run at a time (worker concurrency 1) of 1 and of 11 blocks, 20 each; the
-  run's own duration (its ``load`` step's start to its ``finished`` step's end, so queue polling
-  is left out); the difference of medians over 10 is the cost of one block attempt.
+  run's own duration (from its ``load`` to its ``finished`` hook, so queue polling is left out);
+  the difference of medians over 10 is the cost of one block attempt.
+
+Both for blocks with effects (a DBOS step per attempt) and for pure blocks (``replayable``:
+computed in the workflow, no step), as conditions and set_variables are.
 * **submit**: the median time ``submit`` takes during the batch (one durable insert, competing
   with the running batch for the CPU and the database).
 
@@ -42,7 +45,10 @@ from tests.runtime.fakes import BLOCKS, TRIGGERS, chain
 
 class NoopHooks:
     def __init__(self) -> None:
+        self.pure = False  # whether blocks are replayable (no step) or have effects (a step each)
         self.specs: dict[str, RunSpec] = {}
+        self.loaded: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
         self.done: set[str] = set()
         self.changed = threading.Condition()
         self.flows = {blocks: parse(chain(*[{"value": n} for n in range(blocks)]), BLOCKS, TRIGGERS)
@@ -52,12 +58,17 @@ class NoopHooks:
         self.specs[run_id] = RunSpec(self.flows[blocks], {})
 
     def load(self, run_id: str) -> RunSpec:
+        self.loaded.setdefault(run_id, time.perf_counter())
         return self.specs[run_id]
+
+    def replayable(self, call: BlockCall) -> bool:
+        return self.pure
 
     def execute(self, run_id: str, call: BlockCall, attempt: int) -> Outcome:
         return Outcome("ok", {"n": call.params.get("value")})
 
     def finished(self, run_id: str, result: RunResult) -> None:
+        self.ended[run_id] = time.perf_counter()
         with self.changed:
             self.done.add(run_id)
             self.changed.notify_all()
@@ -96,9 +107,8 @@ def batch(runtime: DbosRuntime, hooks: NoopHooks, runs: int, keyed: bool) -> tup
     return runs / elapsed, statistics.median(submit_times) * 1000, cpu / runs * 1000
 
 
-def duration_ms(runtime: DbosRuntime, run_id: str) -> float:
-    steps = runtime.steps(run_id)
-    return steps[-1]["completed_at_ms"] - steps[0]["started_at_ms"]
+def duration_ms(hooks: NoopHooks, run_id: str) -> float:
+    return (hooks.ended[run_id] - hooks.loaded[run_id]) * 1000
 
 
 def per_block(runtime: DbosRuntime, hooks: NoopHooks, count: int = 20) -> tuple[float, float, float]:
@@ -109,7 +119,7 @@ def per_block(runtime: DbosRuntime, hooks: NoopHooks, count: int = 20) -> tuple[
             hooks.add(run_id, blocks)
             runtime.submit(Submission(run_id))
             assert runtime.wait(run_id, 60) == "succeeded"
-            durations[blocks].append(duration_ms(runtime, run_id))
+            durations[blocks].append(duration_ms(hooks, run_id))
     one, eleven = statistics.median(durations[1]), statistics.median(durations[11])
     return one, eleven, (eleven - one) / 10
 
@@ -127,29 +137,35 @@ def main() -> None:
             runtime = DbosRuntime(url, executor_id="bench", worker_concurrency=args.concurrency,
                                   polling_interval_sec=args.polling, **options)
             runtime.start(hooks)
+            figures = {}
             try:
                 warm = "run_warmup"
                 hooks.add(warm, 3)
                 runtime.submit(Submission(warm))
                 runtime.wait(warm, 30)
-                free_rate, submit_ms, cpu_ms = batch(runtime, hooks, args.runs, keyed=False)
-                keyed_rate, _, _ = batch(runtime, hooks, args.runs, keyed=True)
+                for pure in (False, True):
+                    hooks.pure = pure
+                    figures[pure] = [*batch(runtime, hooks, args.runs, keyed=False),
+                                     batch(runtime, hooks, args.runs, keyed=True)[0]]
             finally:
                 runtime.stop()
             sequential = DbosRuntime(url, executor_id="bench", worker_concurrency=1, polling_interval_sec=0.05,
                                      **options)
             sequential.start(hooks)
             try:
-                one, eleven, block = per_block(sequential, hooks)
+                for pure in (False, True):
+                    hooks.pure = pure
+                    figures[pure] += per_block(sequential, hooks)
             finally:
                 sequential.stop()
-        print(f"{backend:12s} batch of {args.runs} three-block runs (worker_concurrency={args.concurrency}, "
-              f"polling {args.polling} s): "
-              f"{free_rate:6.1f} runs/s unkeyed, {keyed_rate:6.1f} runs/s one key per run "
-              f"({free_rate * 3:6.0f} block steps/s); submit {submit_ms:.2f} ms; "
-              f"this process's CPU {cpu_ms:.1f} ms per run")
-        print(f"{'':12s} one run at a time: 1 block {one:.1f} ms, 11 blocks {eleven:.1f} ms "
-              f"-> {block:.2f} ms per block attempt")
+        for pure, (free_rate, submit_ms, cpu_ms, keyed_rate, one, eleven, block) in figures.items():
+            kind = "pure blocks (no step)" if pure else "blocks with effects (a step each)"
+            print(f"{backend:12s} {kind}: batch of {args.runs} three-block runs (worker_concurrency="
+                  f"{args.concurrency}, polling {args.polling} s): {free_rate:6.1f} runs/s unkeyed, "
+                  f"{keyed_rate:6.1f} runs/s one key per run; submit {submit_ms:.2f} ms; "
+                  f"this process's CPU {cpu_ms:.1f} ms per run")
+            print(f"{'':12s} {kind}: one run at a time: 1 block {one:.2f} ms, 11 blocks {eleven:.2f} ms "
+                  f"-> {block:.3f} ms per block attempt")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ resolved, at run time, and everything else when the flow is saved.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -262,3 +262,24 @@ def json_schema() -> dict[str, Any]:
     schema["$id"] = "https://medialoom.dev/schemas/flow-1.json"
     schema["title"] = "medialoom flow"
     return schema
+
+
+class SavedVersions:
+    """Validated documents of saved versions, by (flow id, version). A saved version never
+    changes, so each is validated once per process (the newest ``size`` kept). Keyed by the
+    flow's public id: a database may give a deleted flow's row id to a new flow."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._documents: dict[tuple[str, int], FlowDocument] = {}
+
+    def get(self, flow_id: str, version: int, stored: Callable[[], Any]) -> FlowDocument:
+        """The version's document; ``stored()`` reads it from the database when not known yet."""
+        key = (flow_id, version)
+        flow = self._documents.get(key)
+        if flow is None:
+            flow = FlowDocument.model_validate(stored())
+            if len(self._documents) >= self.size:
+                self._documents.pop(next(iter(self._documents)))
+            self._documents[key] = flow
+        return flow

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -37,7 +37,7 @@ from medialoom.events import causation, outbox
 from medialoom.events.causation import Cause
 from medialoom.flows import expressions
 from medialoom.flows.blocks.base import AssetOperations, BlockError, BlockType
-from medialoom.flows.definition import FlowDocument
+from medialoom.flows.definition import SavedVersions
 from medialoom.flows.calls import FlowCalls
 from medialoom.flows.inbox import Inbox
 from medialoom.flows.interpreter import (
@@ -119,7 +119,7 @@ class RunHooks:
         # Per run, read once per process: a run resumed after a crash is not loaded again (the
         # runtime replays the recorded load), so this is filled on first use.
         self._facts: dict[str, _RunFacts] = {}
-        self._documents: dict[tuple[str, int], FlowDocument] = {}
+        self.saved = SavedVersions()
         self._upsert: Any = None
         # Blocks with effects run here, so that a hung one can be given up on (_within_timeout).
         self._block_threads = ThreadPoolExecutor(max_workers=BLOCK_THREADS, thread_name_prefix="medialoom-block")
@@ -131,19 +131,15 @@ class RunHooks:
             if row is None:
                 raise LookupError(f"run {run_id} is not in the database")
             run, flow_id, name = row
-            # Keyed by the flow's public id: a database may give a deleted flow's row id again.
-            flow = self._documents.get((flow_id, run.version))
-            if flow is None:
-                document = session.scalar(select(FlowVersion.document).where(FlowVersion.flow_pk == run.flow_pk,
-                                                                             FlowVersion.version == run.version))
-                flow = self._remember_document((flow_id, run.version), FlowDocument.model_validate(document))
+            flow = self.saved.get(flow_id, run.version, lambda: session.scalar(select(FlowVersion.document).where(
+                FlowVersion.flow_pk == run.flow_pk, FlowVersion.version == run.version)))
             variables = session.execute(select(FlowVariable.name, FlowVariable.value, FlowVariable.secret)
                                         .where(FlowVariable.environment_id == run.environment_id)).all()
             if run_id not in self._facts:  # a concurrent loop's items load the run their parent loaded
                 self._facts[run_id] = _RunFacts(
                     run.id, run.chain_depth, run.environment_id, flow_id, name,
                     tuple(value for _, value, secret in variables if secret and value), self._reused(session, run),
-                    utcnow(), marked_running=run.status != "queued")
+                    _precise_now(), marked_running=run.status != "queued")
             payload = run.trigger_payload
         return RunSpec(flow, payload, {name: value for name, value, _ in variables})
 
@@ -233,7 +229,7 @@ class RunHooks:
         failed = result.status == "failed"
         facts.marked_running = True  # the same write says how it ended
         self._write(facts, update(FlowRun).where(FlowRun.id == facts.run_pk).values(
-            status=result.status, error=result.error if failed else None, finished_at=utcnow(),
+            status=result.status, error=result.error if failed else None, finished_at=_precise_now(),
             started_at=func.coalesce(FlowRun.started_at, facts.loaded_at),
             result=self._masked(run_id, {"steps": result.steps, "variables": result.variables,
                                          "message": None if failed else result.error or None})))
@@ -261,13 +257,6 @@ class RunHooks:
                 reuse[(block, iteration)] = (block_type, port, output)
         return reuse
 
-    def _remember_document(self, key: tuple[str, int], flow: FlowDocument) -> FlowDocument:
-        """Versions never change: each is validated once per process (the newest 256 kept)."""
-        if len(self._documents) >= 256:
-            self._documents.pop(next(iter(self._documents)))
-        self._documents[key] = flow
-        return flow
-
     def _reuse(self, facts: _RunFacts, call: BlockCall, iteration: str,
                recorded: tuple[str, str | None, Any]) -> Result:
         """A block the repeated run had finished: its recorded outcome, logged as reused."""
@@ -284,10 +273,11 @@ class RunHooks:
         facts = self._run_facts(run_id)
         with self.db.read() as session:
             run = session.scalar(select(FlowRun).where(FlowRun.run_id == run_id))
-            document = session.scalar(select(FlowVersion.document).where(FlowVersion.flow_pk == run.flow_pk,
-                                                                         FlowVersion.version == run.version))
+            flow = self.saved.get(facts.flow_id, run.version, lambda: session.scalar(
+                select(FlowVersion.document).where(FlowVersion.flow_pk == run.flow_pk,
+                                                   FlowVersion.version == run.version)))
             api_key = session.scalar(select(Environment.api_key).where(Environment.id == facts.environment_id))
-        settings = FlowDocument.model_validate(document).settings.on_failure
+        settings = flow.settings.on_failure
         message = self._masked(run_id, error)
         if settings.inbox:
             self.inbox.add(facts.environment_id, kind="run_failed", title=f"Flow {facts.flow_name!r} failed",
@@ -392,6 +382,11 @@ def _port_and_output(result: Result) -> tuple[str | None, Any]:
 def _validation(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(part) for part in item['loc']) or '(params)'}: {item['msg']}"
                      for item in error.errors())
+
+
+def _precise_now() -> datetime:
+    """A run's start and end keep their microseconds (its duration_ms is read from them)."""
+    return datetime.now(UTC)
 
 
 def _plain(value: Any) -> Any:

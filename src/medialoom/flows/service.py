@@ -22,7 +22,7 @@ from medialoom.db.session import Database, utcnow
 from medialoom.errors import BadRequest, LoopDetected, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from medialoom.events.causation import CHAIN_HEADER
 from medialoom.flows.blocks.base import BlockType
-from medialoom.flows.definition import FlowDocument, FlowInvalid, parse
+from medialoom.flows.definition import FlowDocument, FlowInvalid, SavedVersions, parse
 from medialoom.flows.engine import FlowEngine
 from medialoom.flows.ids import new_id
 from medialoom.flows.runtime.base import Submission
@@ -38,6 +38,7 @@ class Flows:
         self.db = db
         self.blocks = blocks
         self.engine = engine
+        self.saved = SavedVersions()
 
     # -- definitions ------------------------------------------------------------------------
 
@@ -120,13 +121,15 @@ class Flows:
             raise NotFound(f"Flow {flow_id} not found")
         return row
 
-    @staticmethod
-    def _document(session, row: Flow, version: int) -> FlowDocument:  # noqa: ANN001
-        stored = session.scalar(select(FlowVersion.document).where(FlowVersion.flow_pk == row.id,
-                                                                   FlowVersion.version == version))
-        if stored is None:
-            raise NotFound(f"Flow {row.flow_id} has no version {version}")
-        return FlowDocument.model_validate(stored)
+    def _document(self, session, row: Flow, version: int) -> FlowDocument:  # noqa: ANN001
+        def stored() -> Any:
+            document = session.scalar(select(FlowVersion.document).where(FlowVersion.flow_pk == row.id,
+                                                                         FlowVersion.version == version))
+            if document is None:
+                raise NotFound(f"Flow {row.flow_id} has no version {version}")
+            return document
+
+        return self.saved.get(row.flow_id, version, stored)
 
     @staticmethod
     def _summary(row: Flow) -> dict[str, Any]:
@@ -157,8 +160,8 @@ class Flows:
             checked = check_inputs(specs, inputs or {})
         except ValueError as error:
             raise BadRequest(f"Invalid inputs: {error}") from None
-        run_id = self.enqueue(env, row.id, row.current_version, flow.trigger.type, {"inputs": checked})
-        return self.run_detail(env, run_id)
+        return _queued(self.enqueue(env, row.id, row.current_version, flow.trigger.type, {"inputs": checked}),
+                       flow_id)
 
     def rerun(self, env: EnvironmentInfo, run_id: str, start_from: object = "start") -> dict:
         """Run again with the same trigger payload, on the flow's current version (a fixed flow is
@@ -174,9 +177,9 @@ class Flows:
             flow = session.get(Flow, original.flow_pk)
         if start_from == "failed" and original.status != "failed":
             raise BadRequest(f"Run {run_id} did not fail ({original.status}): re-run it from the start")
-        run_id = self.enqueue(env, flow.id, flow.current_version, original.trigger_type, original.trigger_payload,
-                              partition_key=original.partition_key, rerun_of=original.run_id, resume_from=start_from)
-        return self.run_detail(env, run_id)
+        run = self.enqueue(env, flow.id, flow.current_version, original.trigger_type, original.trigger_payload,
+                           partition_key=original.partition_key, rerun_of=original.run_id, resume_from=start_from)
+        return _queued(run, flow.flow_id)
 
     def receive_webhook(self, env: EnvironmentInfo, token: str, headers: Mapping[str, str], body: bytes) -> dict:
         """A call to a catch-webhook URL: checked (size, signature, type, declared inputs), then
@@ -201,12 +204,12 @@ class Flows:
         if depth > self.engine.max_chain_depth:
             raise LoopDetected(f"Not started: the call comes from a chain of {depth - 1} flow runs that start one "
                                f"another, more than the limit of {self.engine.max_chain_depth}")
-        run_id = self.enqueue(env, row.id, row.current_version, "catch_webhook", payload, chain_depth=depth)
-        return {"run_id": run_id, "status": "queued"}
+        run = self.enqueue(env, row.id, row.current_version, "catch_webhook", payload, chain_depth=depth)
+        return {"run_id": run.run_id, "status": "queued"}
 
     def enqueue(self, env: EnvironmentInfo, flow_pk: int, version: int, trigger_type: str, payload: dict, *,
                 partition_key: str | None = None, rerun_of: str | None = None, resume_from: str | None = None,
-                chain_depth: int = 0) -> str:
+                chain_depth: int = 0) -> FlowRun:
         """Write a queued run in a transaction of its own, then hand it to the engine."""
         run = FlowRun(run_id=new_id("run"), environment_id=env.id, flow_pk=flow_pk, version=version,
                       status="queued", trigger_type=trigger_type, trigger_payload=payload,
@@ -215,7 +218,7 @@ class Flows:
         with self.db.write() as session:
             session.add(run)
         self.engine.submit(Submission(run.run_id, partition_key))
-        return run.run_id
+        return run
 
     def runs(self, env: EnvironmentInfo, *, flow_id: str | None = None, status: str | None = None,
              limit: int = 50, before: int | None = None) -> dict:
@@ -255,11 +258,18 @@ def _give_webhook_token(row: Flow) -> None:
 _WEBHOOK_ERRORS = {401: Unauthorized, 413: PayloadTooLarge, 415: UnsupportedMediaType}
 
 
+def _queued(run: FlowRun, flow_id: str) -> dict[str, Any]:
+    """A run just queued, as ``run_detail`` shows it (without reading it back)."""
+    return {**_run(run, flow_id), "trigger": run.trigger_payload, "result": None, "steps": []}
+
+
 def _run(run: FlowRun, flow_id: str) -> dict[str, Any]:
     return {"run_id": run.run_id, "id": run.id, "flow_id": flow_id, "version": run.version, "status": run.status,
             "trigger_type": run.trigger_type, "error": run.error, "rerun_of": run.rerun_of,
             "chain_depth": run.chain_depth, "created_at": iso_or_none(run.created_at),
-            "started_at": iso_or_none(run.started_at), "finished_at": iso_or_none(run.finished_at)}
+            "started_at": iso_or_none(run.started_at), "finished_at": iso_or_none(run.finished_at),
+            "duration_ms": round((run.finished_at - run.started_at).total_seconds() * 1000, 3)
+            if run.started_at and run.finished_at else None}
 
 
 def _step(step: FlowRunStep) -> dict[str, Any]:
