@@ -149,20 +149,21 @@ class RunHooks:
 
     def execute(self, run_id: str, call: BlockCall, attempt: int) -> Result | Failure:
         block_type = self.blocks.get(call.type)
+        with_effects = block_type is None or not block_type.pure  # pure ones' rows wait for the next write
         iteration = ".".join(str(index) for index in call.iteration)
         facts = self._run_facts(run_id)
         reused = facts.reuse.get((call.block, iteration))
-        if reused is not None and reused[0] == call.type and not (block_type and block_type.pure):
+        if reused is not None and reused[0] == call.type and with_effects:
             return self._reuse(facts, call, iteration, reused)  # pure blocks simply compute again
         started, clock = utcnow(), time.perf_counter()
         row: dict[str, Any] = {"run_pk": facts.run_pk, "block": call.block, "block_type": call.type,
                                "iteration": iteration, "attempt": attempt, "started_at": started}
-        if block_type is None or not block_type.pure:
+        if with_effects:
             self._write_start(facts, row)
         resolved, result = self._run(run_id, facts, call, attempt, iteration, block_type)
         row.update(self._outcome(run_id, resolved, result), duration_ms=round((time.perf_counter() - clock) * 1000, 3))
         self._remember_row(facts, row)
-        if block_type is None or not block_type.pure:
+        if with_effects:
             self._write(facts)
         return result
 
