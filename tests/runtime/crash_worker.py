@@ -19,6 +19,7 @@ import sys
 import time
 
 from medialoom.flows.runtime.base import Submission
+from medialoom.flows.runtime import dbos as dbos_runtime
 from medialoom.flows.runtime.dbos import DbosRuntime
 from tests.runtime.fakes import FakeHooks, Journal
 
@@ -33,7 +34,10 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=120)
     parser.add_argument("--recover", action="append", default=[], help="executor ids of dead workers")
+    parser.add_argument("--long-wait", type=float, help="LONG_WAIT_SECONDS: longer waits are continuations")
     args = parser.parse_args()
+    if args.long_wait is not None:
+        dbos_runtime.LONG_WAIT_SECONDS = args.long_wait
 
     with open(args.plan, encoding="utf-8") as file:
         plan = json.load(file)

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from medialoom.flows.runtime.base import Submission
+from medialoom.flows.runtime import dbos as dbos_runtime
 from medialoom.flows.runtime.dbos import DbosRuntime
 from tests.postgres import temporary_database
 from tests.runtime.fakes import FakeHooks, Journal, chain
@@ -236,6 +237,53 @@ def test_a_killed_worker_resumes_a_concurrent_loop_without_repeating_finished_it
     assert most_at_once([e for e in journal if e.get("pid") == journal[-1]["pid"]], "body") <= 2
     [finished] = [e for e in journal if e["event"] == "run_finished"]
     assert finished["status"] == "succeeded" and finished["steps"]["after"]["value"] == 5
+
+
+def long_wait_flow() -> dict[str, Any]:
+    return {"name": "waits", "trigger": {"type": "manual"},
+            "blocks": {"b1": {"type": "action", "params": {"value": 1}},
+                       "wait": {"type": "delay", "params": {"seconds": 1.5}},
+                       "b2": {"type": "action", "params": {"value": "{{ steps.b1.output.value + 1 }}"}}},
+            "edges": [{"from": "trigger", "to": "b1"}, {"from": "b1", "port": "ok", "to": "wait"},
+                      {"from": "wait", "port": "ok", "to": "b2"}]}
+
+
+def test_a_long_wait_frees_its_worker_and_a_continuation_carries_the_run_on(
+        running: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime, hooks = running
+    monkeypatch.setattr(dbos_runtime, "LONG_WAIT_SECONDS", 0.5)
+    run_id = new_run(hooks, long_wait_flow())
+    runtime.submit(Submission(run_id, "asset-waits"))
+    wait_until(lambda: events(hooks, run_id, "delay"), 30)
+    time.sleep(0.3)
+    assert runtime.status([run_id]) == {run_id: "running"}  # waiting, holding no thread
+    # Meanwhile the same asset's next run is not held back by the wait.
+    other = new_run(hooks, chain({"value": "meanwhile"}))
+    runtime.submit(Submission(other, "asset-waits"))
+    assert runtime.wait(other, 30) == "succeeded"
+    assert not events(hooks, run_id, "run_finished")
+
+    assert runtime.wait(run_id, 30) == "succeeded"
+    assert attempts(hooks, run_id) == [("b1", 1), ("b2", 1)]  # b1 was not run again by the continuation
+    [result] = hooks.finished_results[run_id]
+    assert result.steps["b2"] == {"value": 2, "attempt": 1}
+    # Its first workflow ended with the hand-over: the continuation is recorded as its last step.
+    assert [step["name"] for step in runtime.steps(run_id)] == ["b1#1", "wait#1", "medialoom.run_flow"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_run_waiting_long_survives_its_worker_and_resumes_after_the_wait(backend: str, tmp_path: Path) -> None:
+    with system_database(backend, tmp_path) as url:
+        worker = Worker(url, tmp_path, [{"id": "run_wait", "key": "asset-1", "flow": long_wait_flow()}])
+        first = worker.spawn("worker-1", "--long-wait", "0.5")
+        wait_until(lambda: [e for e in worker.events() if e["event"] == "delay"], 30, first)
+        time.sleep(0.3)  # handed over to the continuation, which waits in the system database
+        kill(first)
+        worker.finish(worker.spawn("worker-1", "--long-wait", "0.5"), 60)
+    journal = worker.events()
+    assert [e["block"] for e in journal if e["event"] == "started"] == ["b1", "b2"]
+    [finished] = [e for e in journal if e["event"] == "run_finished"]
+    assert finished["status"] == "succeeded" and finished["steps"]["b2"] == {"value": 2, "attempt": 1}
 
 
 def test_a_cancelled_run_reads_stopped_and_a_run_that_cannot_load_failed(running: tuple) -> None:

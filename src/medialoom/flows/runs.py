@@ -141,7 +141,7 @@ class RunHooks:
                     tuple(value for _, value, secret in variables if secret and value), self._reused(session, run),
                     _precise_now(), marked_running=run.status != "queued")
             payload = run.trigger_payload
-        return RunSpec(flow, payload, {name: value for name, value, _ in variables})
+        return RunSpec(flow, payload, {name: value for name, value, _ in variables}, run.partition_key)
 
     def replayable(self, call: BlockCall) -> bool:
         block_type = self.blocks.get(call.type)

@@ -28,6 +28,7 @@ class RunSpec:
     flow: FlowDocument  # the version the run pinned
     trigger: dict[str, Any]  # the trigger's payload
     env: dict[str, Any] = field(default_factory=dict)  # environment variables the flow may read
+    partition_key: str | None = None  # the key it was submitted with (its continuations keep it)
 
 
 class RunHooks(Protocol):

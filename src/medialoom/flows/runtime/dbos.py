@@ -70,10 +70,13 @@ Deployment with several processes (one system database on PostgreSQL):
 
 Limits worth knowing:
 
-* ``DBOS.sleep`` (retry backoff, delay blocks) is a durable record plus ``time.sleep`` in the
-  workflow's thread: a sleeping run holds a thread and a ``worker_concurrency`` slot (and its
-  partition key) for the whole wait. Long delays want a continuation instead (end the workflow,
-  enqueue the rest with ``SetEnqueueOptions(delay_seconds=...)``).
+* Waits (retry backoff, delay blocks) up to ``LONG_WAIT_SECONDS`` are ``DBOS.sleep``: a durable
+  record plus ``time.sleep`` in the workflow's thread, holding a thread and a
+  ``worker_concurrency`` slot (and its partition key). A longer wait ends the workflow instead:
+  it enqueues a continuation (``<run>.1``, ``<run>.2`` ...) that starts when the wait is over
+  (DBOS ``delay_seconds``) and replays the run from the journal it is handed, so that a day-long
+  delay holds nothing. ``wait``, ``status`` and ``cancel`` follow the continuations. During the
+  wait other runs of the same partition key may run (the key is held only while executing).
 * A block's ``timeout_seconds`` is enforced by the hooks, not by DBOS (which times out only
   async steps, dbos/_core.py ``invoke_step``): blocks get a deadline, and one that overruns it
   is given up on (flows/runs.py ``_within_timeout``).
@@ -127,10 +130,14 @@ APP_NAME = "medialoom"
 APP_VERSION = "flows-2"  # bump only with a replay-incompatible change to run_flow (see above)
 WORKFLOW_NAME = "medialoom.run_flow"
 ITEM_WORKFLOW_NAME = "medialoom.run_flow_item"
+# A wait longer than this (a delay block, a retry's backoff) ends the workflow and a continuation
+# enqueued to start when the wait is over carries on; shorter ones sleep durably in place.
+LONG_WAIT_SECONDS = 60.0
 QUEUE = "medialoom_flows"
 KEYED_QUEUE = "medialoom_flows_by_key"
 
-_ACTIVE_STATES = {"ENQUEUED": "queued", "DELAYED": "queued", "PENDING": "running"}
+# DELAYED: a continuation waiting for its start (only continuations are enqueued with a delay).
+_ACTIVE_STATES = {"ENQUEUED": "queued", "DELAYED": "running", "PENDING": "running"}
 _FINAL_STATES = {"CANCELLED": "stopped", "ERROR": "failed", "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "failed"}
 
 # DBOS functions are registered globally, so what they call back into is module state too.
@@ -285,10 +292,15 @@ class DbosRuntime:
         self._require_started()
         deadline = time.monotonic() + timeout
         delay = 0.01
+        workflow_id = run_id
         while True:
-            status = DBOS.get_workflow_status(run_id)
+            status = DBOS.get_workflow_status(workflow_id)
             if status is None:
                 raise KeyError(run_id)
+            later = _continued_by(status.status, status.output)
+            if later is not None:
+                workflow_id = later
+                continue
             final = _final_status(status.status, status.output)
             if final is not None:
                 return final
@@ -303,10 +315,18 @@ class DbosRuntime:
         left out."""
         self._require_started()
         found: dict[str, str] = {}
-        for start in range(0, len(run_ids), 500):
-            for status in DBOS.list_workflows(workflow_ids=run_ids[start:start + 500], load_input=False):
-                found[status.workflow_id] = (_final_status(status.status, status.output)
-                                             or _ACTIVE_STATES.get(status.status, "running"))
+        run_of = {run_id: run_id for run_id in run_ids}  # workflow id -> the run it is part of
+        while run_of:
+            ids, continued = list(run_of), {}
+            for start in range(0, len(ids), 500):
+                for status in DBOS.list_workflows(workflow_ids=ids[start:start + 500], load_input=False):
+                    later = _continued_by(status.status, status.output)
+                    if later is not None:
+                        continued[later] = run_of[status.workflow_id]
+                    else:
+                        found[run_of[status.workflow_id]] = (_final_status(status.status, status.output)
+                                                             or _ACTIVE_STATES.get(status.status, "running"))
+            run_of = continued
         return found
 
     # -- operations -------------------------------------------------------------------------
@@ -325,7 +345,15 @@ class DbosRuntime:
         """Stop a run between steps (the attempt in flight finishes); it then reads as
         ``stopped``. ``RunHooks.finished`` is not called for a cancelled run."""
         self._require_started()
-        DBOS.cancel_workflow(run_id)
+        workflow_id: str | None = run_id
+        while workflow_id is not None:
+            status = DBOS.get_workflow_status(workflow_id)
+            if status is None:
+                return
+            later = _continued_by(status.status, status.output)
+            if later is None:
+                DBOS.cancel_workflow(workflow_id)
+            workflow_id = later
 
     def steps(self, run_id: str) -> list[dict[str, Any]]:
         """The run's recorded steps, in order: name (``load``, ``<block>#<attempt>`` or
@@ -387,22 +415,61 @@ def _bookkeeping(call: Any, *args: Any) -> Any:
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)
-def run_flow(run_id: str) -> dict[str, Any]:
+def run_flow(run_id: str, journal: list[dict[str, Any]] | None = None, part: int = 0) -> dict[str, Any]:
+    """A run, or (``part`` > 0) its continuation after a long wait, given what the parts before
+    it recorded (``journal``)."""
     hooks = _active_hooks()
     spec = _bookkeeping(hooks.load, run_id)
-    result = Interpreter(spec.flow, _DurableExecutor(run_id, spec.flow, hooks), env=spec.env).run(spec.trigger)
+    executor = _DurableExecutor(run_id, spec.flow, hooks, journal or [])
+    try:
+        result = Interpreter(spec.flow, executor, env=spec.env).run(spec.trigger)
+    except _LongWait as wait:
+        # Hand the rest to a workflow that starts when the wait is over, so that the wait holds
+        # no thread, no queue slot and no partition (an enqueue in a workflow is recorded, so a
+        # replay of this one finds the continuation instead of making another).
+        later = f"{run_id}.{part + 1}"
+        queue = _runtime._queues[QUEUE if spec.partition_key is None else KEYED_QUEUE]  # type: ignore[union-attr]
+        with SetEnqueueOptions(delay_seconds=wait.seconds, queue_partition_key=spec.partition_key), \
+                SetWorkflowID(later):
+            queue.enqueue(run_flow, run_id, wait.journal, part + 1)
+        return {"status": "waiting", "continued_by": later}
     _bookkeeping(hooks.finished, run_id, result)
     return {"status": result.status, "error": result.error}
 
 
+class _LongWait(Exception):
+    def __init__(self, seconds: float, journal: list[dict[str, Any]]) -> None:
+        super().__init__(f"waiting {seconds} s")
+        self.seconds, self.journal = seconds, journal
+
+
 class _DurableExecutor:
     """The interpreter's executor inside the workflow: one DBOS step per attempt of a block with
-    effects; pure blocks executed in place."""
+    effects; pure blocks executed in place.
 
-    def __init__(self, run_id: str, flow: FlowDocument, hooks: RunHooks) -> None:
+    Everything durable it does (attempts, sleeps, concurrent loops) also goes into a journal, in
+    order. A wait longer than ``LONG_WAIT_SECONDS`` ends the workflow and hands the journal to
+    a continuation, which replays the run from it: the interpreter asks for the same things in
+    the same order, answered from the journal, until it reaches the point where the wait began.
+    Items of a concurrent loop (``in_item``) wait in place instead."""
+
+    def __init__(self, run_id: str, flow: FlowDocument, hooks: RunHooks, journal: list[dict[str, Any]],
+                 *, in_item: bool = False) -> None:
         self.run_id = run_id
         self.flow = flow
         self.hooks = hooks
+        self.earlier = journal  # what the parts of this run before this workflow did
+        self.journal: list[dict[str, Any]] = []  # all this run did so far, the earlier parts included
+        self.in_item = in_item
+
+    def _from_earlier(self, kind: str) -> dict[str, Any] | None:
+        position = len(self.journal)
+        if position >= len(self.earlier):
+            return None
+        entry = self.earlier[position]
+        if (entry["type"] == "slept") != (kind == "slept") or (entry["type"] == "passes") != (kind == "passes"):
+            raise RuntimeError(f"the continued run diverged at its entry {position}: {entry['type']}, not {kind}")
+        return entry
 
     def run_block(self, call: BlockCall) -> Result | Failure:
         if self.hooks.replayable(call):
@@ -413,31 +480,42 @@ class _DurableExecutor:
         result: Result | Failure = Failure("no attempt was made")
         for attempt in range(1, policy.max_attempts + 1):
             if attempt > 1:
-                DBOS.sleep(policy.delay_before(attempt))  # durable: a restart waits only what is left
-            recorded = DBOS.run_step({"name": f"{call.block}{where}#{attempt}"}, _attempt, self.run_id, call, attempt)
+                self.sleep(policy.delay_before(attempt))  # durable: a restart waits only what is left
+            recorded = self._from_earlier("attempt") or DBOS.run_step(
+                {"name": f"{call.block}{where}#{attempt}"}, _attempt, self.run_id, call, attempt)
+            self.journal.append(recorded)
             result = _decode(recorded)
             if not isinstance(result, Failure) or not result.retryable:
                 return result
         return result
 
     def sleep(self, seconds: float) -> None:
-        DBOS.sleep(seconds)
+        if self._from_earlier("slept") is None:
+            if seconds > LONG_WAIT_SECONDS and not self.in_item:
+                raise _LongWait(seconds, [*self.journal, {"type": "slept"}])
+            DBOS.sleep(seconds)
+        self.journal.append({"type": "slept"})
 
     def run_passes(self, passes: list[ItemPass], concurrency: int) -> list[PassResult]:
         """Each item a child workflow, at most ``concurrency`` running. They are started and
         awaited strictly in item order, so a replay makes the same calls and finds each child
         under the id it had (``<run>-<call number>``, DBOS's child ids)."""
-        waiting: deque[Any] = deque()
-        results: list[PassResult] = []
-        upcoming = iter(passes)
-        for item_pass in islice(upcoming, concurrency):
-            waiting.append(DBOS.start_workflow(run_flow_item, self.run_id, _encode_pass(item_pass)))
-        while waiting:
-            results.append(_decode_pass_result(waiting.popleft().get_result()))
-            following = next(upcoming, None)
-            if following is not None:
-                waiting.append(DBOS.start_workflow(run_flow_item, self.run_id, _encode_pass(following)))
-        return results
+        earlier = self._from_earlier("passes")
+        if earlier is not None:
+            results = earlier["results"]
+        else:
+            waiting: deque[Any] = deque()
+            results = []
+            upcoming = iter(passes)
+            for item_pass in islice(upcoming, concurrency):
+                waiting.append(DBOS.start_workflow(run_flow_item, self.run_id, _encode_pass(item_pass)))
+            while waiting:
+                results.append(waiting.popleft().get_result())
+                following = next(upcoming, None)
+                if following is not None:
+                    waiting.append(DBOS.start_workflow(run_flow_item, self.run_id, _encode_pass(following)))
+        self.journal.append({"type": "passes", "results": results})
+        return [_decode_pass_result(result) for result in results]
 
 
 @DBOS.workflow(name=ITEM_WORKFLOW_NAME)
@@ -445,7 +523,7 @@ def run_flow_item(run_id: str, item_pass: dict[str, Any]) -> dict[str, Any]:
     """One item of a concurrent for_each (see ``_DurableExecutor.run_passes``)."""
     hooks = _active_hooks()
     spec = _bookkeeping(hooks.load, run_id)
-    interpreter = Interpreter(spec.flow, _DurableExecutor(run_id, spec.flow, hooks), env=spec.env)
+    interpreter = Interpreter(spec.flow, _DurableExecutor(run_id, spec.flow, hooks, [], in_item=True), env=spec.env)
     result = interpreter.run_pass(spec.trigger, _decode_pass(item_pass))
     return {"steps": result.steps, "variables": result.variables, "failed": result.failed,
             "stopped": None if result.stopped is None else _encode(result.stopped)}
@@ -516,6 +594,13 @@ def _decode_pass_result(recorded: dict[str, Any]) -> PassResult:
     stopped = recorded["stopped"]
     return PassResult(recorded["steps"], recorded["variables"], recorded["failed"],
                       None if stopped is None else _decode(stopped))  # type: ignore[arg-type]
+
+
+def _continued_by(dbos_status: str, output: Any) -> str | None:
+    """The workflow that carries on a run after a long wait, when this one handed over to it."""
+    if dbos_status == "SUCCESS" and isinstance(output, dict):
+        return output.get("continued_by")
+    return None
 
 
 def _final_status(dbos_status: str, output: Any) -> str | None:
