@@ -356,8 +356,9 @@ class DbosRuntime:
             workflow_id = later
 
     def steps(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's recorded steps, in order: name (``load``, ``<block>#<attempt>`` or
-        ``<block>[<iteration>]#<attempt>``, ``DBOS.sleep``, ``finished``), start and end
+        """The steps its first workflow recorded, in order: name (``<block>#<attempt>`` or
+        ``<block>[<iteration>]#<attempt>``, ``DBOS.sleep``, the ``medialoom.run_flow_item`` of a
+        concurrent loop, the ``medialoom.run_flow`` it handed a long wait to), start and end
         (epoch ms), and the recorded output."""
         self._require_started()
         return [{"step": step["function_id"], "name": step["function_name"],
