@@ -25,6 +25,10 @@ itself decides, and returns ``succeeded`` or ``failed`` (a stop block is one of 
 and ``MAX_RECOVERY_ATTEMPTS_EXCEEDED`` read as ``failed``; ``CANCELLED`` (``cancel``) reads as
 ``stopped``. Until then a run is ``queued`` (ENQUEUED) or ``running`` (PENDING).
 
+Runs without a ``partition_key`` submitted in a process that executes runs start at once while
+it has fewer than ``worker_concurrency`` of them running (``_start_now``); beyond that, and from
+other processes, they wait in the unpartitioned queue.
+
 Queues: runs with a ``partition_key`` go to a queue partitioned by it with
 ``partition_concurrency=1`` (runs of one key never overlap, across every process sharing the
 system database); runs without one go to an unpartitioned queue. ``worker_concurrency`` limits
@@ -169,6 +173,8 @@ class DbosRuntime:
         self._engine: sa.Engine | None = None
         self._queues: dict[str, Any] = {}
         self._client: Any = None  # a DBOSClient, for processes that enqueue without executing
+        # Runs without a key started at once, bypassing the queue's polling (see submit).
+        self._direct_slots = threading.BoundedSemaphore(worker_concurrency)
 
     @property
     def sqlite(self) -> bool:
@@ -283,8 +289,28 @@ class DbosRuntime:
             if error:
                 raise error[0]
             return
+        if submission.partition_key is None and self._direct_slots.acquire(blocking=False):
+            self._start_now(submission.run_id)
+            return
         with options, SetWorkflowID(submission.run_id):
             queue.enqueue(run_flow, submission.run_id)
+
+    def _start_now(self, run_id: str) -> None:
+        """Start a run without a key here and now, while this process has fewer than
+        ``worker_concurrency`` of them running: no wait for the queue's next poll, no dequeue
+        transaction. Durable all the same (the workflow's row is written before it starts, and
+        DBOS resumes it at this executor's next launch, or ``recover`` hands it on)."""
+        try:
+            with SetWorkflowID(run_id):
+                handle = DBOS.start_workflow(run_flow, run_id)
+        except BaseException:
+            self._direct_slots.release()
+            raise
+        future = getattr(handle, "future", None)  # None: the run existed already, nothing started
+        if future is None:
+            self._direct_slots.release()
+        else:
+            future.add_done_callback(lambda _: self._direct_slots.release())
 
     def wait(self, run_id: str, timeout: float) -> str | None:
         """The run's final status, or None when it is still queued or running after ``timeout``
