@@ -93,7 +93,8 @@ class Settings(BaseSettings):
     # Who this process is to the runtime: a process that starts again under the same id resumes
     # the runs it was executing. Give every live process its own.
     flow_executor_id: str = "local"
-    # Runs executed at the same time by one process.
+    # Runs a process takes from the queues at once; as many runs without a partition key
+    # (manual, webhook, schedule) again start at once without queueing (runtime/dbos.py).
     flow_concurrency: int = 16
     # How often the runtime looks for queued runs: a run waits half of it on average before it
     # starts. 0.05 cuts that wait to ~25 ms at ~20 % of a core while idle (0.2: ~8 %).
