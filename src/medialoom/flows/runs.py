@@ -116,8 +116,8 @@ class RunHooks:
         self.calls: FlowCalls | None = None  # set by the engine, which can start runs
         # Set once the services exist (they are built after the hooks).
         self.assets_for = assets_for
-        # Per run, read once per process: a run resumed after a crash is not loaded again (the
-        # runtime replays the recorded load), so this is filled on first use.
+        # Per run: filled by load (at its start, every replay and every continuation), dropped
+        # when it finishes here.
         self._facts: dict[str, _RunFacts] = {}
         self.saved = SavedVersions()
         self._upsert: Any = None
