@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # Who this process is to the runtime: a process that starts again under the same id resumes
     # the runs it was executing. Give every live process its own.
     flow_executor_id: str = "local"
+    # A wait longer than this (a delay block, a retry's backoff) holds no worker: the run is
+    # carried on by a continuation that starts when the wait is over.
+    flow_long_wait_seconds: float = 60.0
     # Runs a process takes from the queues at once; as many runs without a partition key
     # (manual, webhook, schedule) again start at once without queueing (runtime/dbos.py).
     flow_concurrency: int = 16

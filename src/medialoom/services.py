@@ -113,7 +113,8 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
     blocks = load_blocks()
     runtime = DbosRuntime(settings.effective_flow_runtime_database_url, executor_id=settings.flow_executor_id,
                           worker_concurrency=settings.flow_concurrency,
-                          polling_interval_sec=max(0.01, settings.flow_poll_seconds))
+                          polling_interval_sec=max(0.01, settings.flow_poll_seconds),
+                          long_wait_seconds=settings.flow_long_wait_seconds)
     flow_engine = FlowEngine(db, runtime, RunHooks(db, blocks, allow),
                              retention=timedelta(days=settings.flow_run_retention_days),
                              executor_id=settings.flow_executor_id,

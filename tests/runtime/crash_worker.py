@@ -19,7 +19,6 @@ import sys
 import time
 
 from medialoom.flows.runtime.base import Submission
-from medialoom.flows.runtime import dbos as dbos_runtime
 from medialoom.flows.runtime.dbos import DbosRuntime
 from tests.runtime.fakes import FakeHooks, Journal
 
@@ -34,17 +33,15 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=120)
     parser.add_argument("--recover", action="append", default=[], help="executor ids of dead workers")
-    parser.add_argument("--long-wait", type=float, help="LONG_WAIT_SECONDS: longer waits are continuations")
+    parser.add_argument("--long-wait", type=float, default=60.0, help="longer waits are continuations")
     args = parser.parse_args()
-    if args.long_wait is not None:
-        dbos_runtime.LONG_WAIT_SECONDS = args.long_wait
 
     with open(args.plan, encoding="utf-8") as file:
         plan = json.load(file)
     journal = Journal(args.journal)
     hooks = FakeHooks(journal, {run["id"]: run["flow"] for run in plan["runs"]})
     runtime = DbosRuntime(args.db, executor_id=args.executor, worker_concurrency=args.concurrency,
-                          polling_interval_sec=0.05)
+                          polling_interval_sec=0.05, long_wait_seconds=args.long_wait)
     runtime.start(hooks)
     journal.add(event="ready")
     if args.recover:

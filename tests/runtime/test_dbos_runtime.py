@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 
 from medialoom.flows.runtime.base import Submission
-from medialoom.flows.runtime import dbos as dbos_runtime
 from medialoom.flows.runtime.dbos import DbosRuntime
 from tests.postgres import temporary_database
 from tests.runtime.fakes import FakeHooks, Journal, chain
@@ -251,7 +250,7 @@ def long_wait_flow() -> dict[str, Any]:
 def test_a_long_wait_frees_its_worker_and_a_continuation_carries_the_run_on(
         running: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     runtime, hooks = running
-    monkeypatch.setattr(dbos_runtime, "LONG_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(runtime, "long_wait_seconds", 0.5)
     run_id = new_run(hooks, long_wait_flow())
     runtime.submit(Submission(run_id, "asset-waits"))
     wait_until(lambda: events(hooks, run_id, "delay"), 30)

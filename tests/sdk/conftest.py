@@ -29,6 +29,9 @@ SERVER_ENV = {
     "MEDIALOOM_MAX_RAW_BYTES": str(40 * 1024 * 1024),
     "MEDIALOOM_MAX_VIDEO_BYTES": str(20 * 1024 * 1024),
     "MEDIALOOM_MAX_IMAGE_MEGAPIXELS": "50",
+    # Flow waits over a second are carried on by continuations (the default is a minute), so
+    # that the flow tests exercise them.
+    "MEDIALOOM_FLOW_LONG_WAIT_SECONDS": "1",
 }
 
 

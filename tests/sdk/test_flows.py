@@ -333,6 +333,31 @@ def test_a_concurrent_for_each_calls_once_per_item_and_logs_each(server: Running
     assert sorted(step["iteration"] for step in run["steps"] if step["block"] == "tell") == ["0", "1", "2", "3", "4", "5"]
 
 
+def test_a_long_delay_is_carried_on_by_a_continuation_with_the_run_log_whole(server: RunningServer,
+                                                                            receiver: Receiver) -> None:
+    hook = f"later-{uuid.uuid4().hex[:8]}"
+    flow = flows_api(server, "POST", "flows", {"document": {
+        "name": "later", "trigger": {"type": "manual", "params": {"parameters": [{"name": "who"}]}},
+        "blocks": {"note": {"type": "set_variables", "params": {"values": {"who": "{{ trigger.inputs.who }}"}}},
+                   "first": {"type": "http.request", "params": {"method": "POST", "url": receiver.url(hook),
+                                                                "body": {"step": "first"}}},
+                   "wait": {"type": "delay", "params": {"seconds": 2}},
+                   "then": {"type": "http.request", "params": {"method": "POST", "url": receiver.url(hook),
+                                                               "body": {"step": "then", "who": "{{ vars.who }}"}}}},
+        "edges": [{"from": "trigger", "to": "note"}, {"from": "note", "port": "ok", "to": "first"},
+                  {"from": "first", "port": "ok", "to": "wait"}, {"from": "wait", "port": "ok", "to": "then"}]}})
+    started = flows_api(server, "POST", f"flows/{flow['flow_id']}/runs", {"inputs": {"who": "ana"}})
+    time.sleep(1.5)  # inside the wait, which is longer than the server's long-wait threshold (1 s)
+    assert flows_api(server, "GET", f"flow_runs/{started['run_id']}")["status"] == "running"
+    run = finished_run(server, started["run_id"])
+    assert run["status"] == "succeeded", run["error"]
+    assert [call.payload for call in receiver.wait_for(hook, 2)] == [{"step": "first"}, {"step": "then", "who": "ana"}]
+    assert [(step["block"], step["status"]) for step in run["steps"]] == [
+        ("note", "succeeded"), ("first", "succeeded"), ("wait", "succeeded"), ("then", "succeeded")]
+    time.sleep(0.5)
+    assert len(receiver.at(hook)) == 2  # nothing ran twice
+
+
 def test_a_flow_calls_another_and_gets_its_output(server: RunningServer) -> None:
     callee = flows_api(server, "POST", "flows", {"document": {
         "name": "doubler",

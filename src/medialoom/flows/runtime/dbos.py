@@ -74,7 +74,7 @@ Deployment with several processes (one system database on PostgreSQL):
 
 Limits worth knowing:
 
-* Waits (retry backoff, delay blocks) up to ``LONG_WAIT_SECONDS`` are ``DBOS.sleep``: a durable
+* Waits (retry backoff, delay blocks) up to ``long_wait_seconds`` are ``DBOS.sleep``: a durable
   record plus ``time.sleep`` in the workflow's thread, holding a thread and a
   ``worker_concurrency`` slot (and its partition key). A longer wait ends the workflow instead:
   it enqueues a continuation (``<run>.1``, ``<run>.2`` ...) that starts when the wait is over
@@ -134,9 +134,6 @@ APP_NAME = "medialoom"
 APP_VERSION = "flows-2"  # bump only with a replay-incompatible change to run_flow (see above)
 WORKFLOW_NAME = "medialoom.run_flow"
 ITEM_WORKFLOW_NAME = "medialoom.run_flow_item"
-# A wait longer than this (a delay block, a retry's backoff) ends the workflow and a continuation
-# enqueued to start when the wait is over carries on; shorter ones sleep durably in place.
-LONG_WAIT_SECONDS = 60.0
 QUEUE = "medialoom_flows"
 KEYED_QUEUE = "medialoom_flows_by_key"
 
@@ -156,7 +153,7 @@ class DbosRuntime:
     def __init__(self, system_database_url: str, *, executor_id: str = "local", app_version: str = APP_VERSION,
                  worker_concurrency: int = 8, polling_interval_sec: float = 0.2,
                  sqlite_synchronous: str = "NORMAL", schema: str = "dbos", pool_size: int | None = None,
-                 log_level: str = "WARNING") -> None:
+                 log_level: str = "WARNING", long_wait_seconds: float = 60.0) -> None:
         if sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"sqlite_synchronous: {sqlite_synchronous!r}")
         if worker_concurrency < 1:
@@ -170,6 +167,10 @@ class DbosRuntime:
         self.schema = schema
         self.pool_size = pool_size or max(10, 2 * worker_concurrency + 6)
         self.log_level = log_level
+        # A wait longer than this (a delay block, a retry's backoff) ends the workflow and a
+        # continuation enqueued to start when the wait is over carries on; shorter ones sleep
+        # durably in place, holding their worker.
+        self.long_wait_seconds = long_wait_seconds
         self._engine: sa.Engine | None = None
         self._queues: dict[str, Any] = {}
         self._client: Any = None  # a DBOSClient, for processes that enqueue without executing
@@ -475,7 +476,7 @@ class _DurableExecutor:
     effects; pure blocks executed in place.
 
     Everything durable it does (attempts, sleeps, concurrent loops) also goes into a journal, in
-    order. A wait longer than ``LONG_WAIT_SECONDS`` ends the workflow and hands the journal to
+    order. A wait longer than the runtime's ``long_wait_seconds`` ends the workflow and hands the journal to
     a continuation, which replays the run from it: the interpreter asks for the same things in
     the same order, answered from the journal, until it reaches the point where the wait began.
     Items of a concurrent loop (``in_item``) wait in place instead."""
@@ -518,7 +519,7 @@ class _DurableExecutor:
 
     def sleep(self, seconds: float) -> None:
         if self._from_earlier("slept") is None:
-            if seconds > LONG_WAIT_SECONDS and not self.in_item:
+            if seconds > _runtime.long_wait_seconds and not self.in_item:  # type: ignore[union-attr]
                 raise _LongWait(seconds, [*self.journal, {"type": "slept"}])
             DBOS.sleep(seconds)
         self.journal.append({"type": "slept"})
