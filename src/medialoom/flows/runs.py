@@ -57,7 +57,10 @@ from medialoom.net.addresses import AllowList
 log = logging.getLogger("medialoom.flows")
 
 MASK = "********"
-BLOCK_THREADS = 64  # blocks with effects running at once in a process (hung ones included)
+# Blocks with effects running at once in a process, hung ones included. Well above what the
+# engine starts at once (3 x MEDIALOOM_FLOW_CONCURRENCY runs, up to 20 loop items each), since a
+# block waiting for a thread is already spending its timeout (threads start only when needed).
+BLOCK_THREADS = 256
 
 # A run log row's columns besides its key (run_pk, block, iteration, attempt).
 _EMPTY_ROW: dict[str, Any] = {"block_type": None, "status": None, "input": None, "output": None, "port": None,
