@@ -22,6 +22,8 @@ class Cause:
 # Sent by the http.request block, read by catch webhooks: the depth a run the call starts has.
 CHAIN_HEADER = "X-Medialoom-Chain-Depth"
 
+_RUN, _DEPTH = "caused_by_run", "chain_depth"  # the keys events carry in the outbox's facts
+
 _current: ContextVar[Cause | None] = ContextVar("medialoom_cause", default=None)
 
 
@@ -47,4 +49,12 @@ def next_depth() -> int:
 def event_facts() -> dict[str, Any]:
     """What an event recorded now carries about its cause (nothing when nobody's run made it)."""
     cause = _current.get()
-    return {} if cause is None else {"caused_by_run": cause.run_id, "chain_depth": cause.chain_depth + 1}
+    return {} if cause is None else {_RUN: cause.run_id, _DEPTH: cause.chain_depth + 1}
+
+
+def read_facts(facts: dict[str, Any] | None) -> tuple[str | None, int, dict[str, Any]]:
+    """An event's facts taken apart: the run that caused it, the depth of a run it starts, and
+    its other facts."""
+    facts = facts or {}
+    others = {key: value for key, value in facts.items() if key not in (_RUN, _DEPTH)}
+    return facts.get(_RUN), int(facts.get(_DEPTH) or 0), others

@@ -26,14 +26,23 @@ class Inbox:
         """Store a message; None when one with the same ``dedupe_key`` exists (a replayed step)."""
         try:
             with self.db.write() as session:
-                row = InboxNotification(environment_id=environment_id, kind=kind, title=title[:500], body=body,
-                                        assets=assets or [], flow_id=flow_id, run_id=run_id, dedupe_key=dedupe_key,
-                                        created_at=utcnow())
-                session.add(row)
+                row = self.record(session, environment_id, kind=kind, title=title, body=body, assets=assets,
+                                  flow_id=flow_id, run_id=run_id, dedupe_key=dedupe_key)
                 session.flush()
                 return row.id
         except IntegrityError:
             return None
+
+    @staticmethod
+    def record(session, environment_id: int, *, kind: str, title: str, body: str = "",  # noqa: ANN001
+               assets: list[dict[str, Any]] | None = None, flow_id: str | None = None, run_id: str | None = None,
+               dedupe_key: str | None = None) -> InboxNotification:
+        """Add a message in ``session``, a transaction that writes other things too."""
+        row = InboxNotification(environment_id=environment_id, kind=kind, title=title[:500], body=body,
+                                assets=assets or [], flow_id=flow_id, run_id=run_id, dedupe_key=dedupe_key,
+                                created_at=utcnow())
+        session.add(row)
+        return row
 
     def list(self, env: EnvironmentInfo, *, unread: bool = False, limit: int = 50,
              before: int | None = None) -> dict[str, Any]:

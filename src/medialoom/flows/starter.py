@@ -13,8 +13,10 @@ from sqlalchemy import select
 
 from medialoom.db.models import Asset, Flow, FlowRun, FlowVersion, InboxNotification, OutboxEvent
 from medialoom.db.session import utcnow
+from medialoom.events import causation
 from medialoom.flows.definition import FlowDocument
 from medialoom.flows.engine import FlowEngine
+from medialoom.flows.inbox import Inbox
 from medialoom.flows.runtime.base import Submission
 from medialoom.flows.ids import new_id
 from medialoom.flows.triggers import TRIGGERS, per_asset, partition_key, triggers_for
@@ -44,9 +46,7 @@ class FlowStarter:
         now = utcnow()
         facts = _asset_facts(session, events)
         for event in events:
-            chain = {key: (event.facts or {}).get(key) for key in ("caused_by_run", "chain_depth")}
-            depth = chain["chain_depth"] or 0
-            event_facts = {key: value for key, value in (event.facts or {}).items() if key not in chain}
+            cause, depth, event_facts = causation.read_facts(event.facts)
             for flow, document in flows:
                 if flow.environment_id != event.environment_id:
                     continue
@@ -59,7 +59,7 @@ class FlowStarter:
                     if not trigger.matches(params, payload):
                         continue
                     if depth > self.engine.max_chain_depth:
-                        self._refuse_chain(session, flow, event, chain["caused_by_run"], depth, told)
+                        self._refuse_chain(session, flow, event, cause, depth, told)
                         continue
                     run = FlowRun(run_id=new_id("run"), environment_id=flow.environment_id, flow_pk=flow.id,
                                   version=flow.current_version, status="queued", trigger_type=flow.trigger_type,
@@ -82,14 +82,14 @@ class FlowStarter:
             return
         told.add(dedupe)
         if session.scalar(select(InboxNotification.id).where(InboxNotification.dedupe_key == dedupe)) is None:
-            session.add(InboxNotification(
-                environment_id=flow.environment_id, kind="chain_stopped", flow_id=flow.flow_id, run_id=cause,
+            Inbox.record(
+                session, flow.environment_id, kind="chain_stopped", flow_id=flow.flow_id, run_id=cause,
                 title=f"Flow {flow.name!r} was not started: runs kept starting one another",
                 body=f"Run {cause} made a change that would have started {flow.name!r} again, the "
                      f"run number {depth} in a chain of runs that start one another, more than the limit of "
                      f"{self.engine.max_chain_depth} (MEDIALOOM_FLOW_MAX_CHAIN_DEPTH). A flow that changes "
                      "what starts it (tags on tag changes, say) needs a condition that ends the loop.",
-                assets=[], dedupe_key=dedupe, created_at=utcnow()))
+                dedupe_key=dedupe)
 
     def _submit(self, submissions: list[Submission]) -> None:
         for submission in submissions:
