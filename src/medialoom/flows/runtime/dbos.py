@@ -321,13 +321,10 @@ class DbosRuntime:
         delay = 0.01
         workflow_id = run_id
         while True:
-            status = DBOS.get_workflow_status(workflow_id)
-            if status is None:
+            found = _last_part(workflow_id)
+            if found is None:
                 raise KeyError(run_id)
-            later = _continued_by(status.status, status.output)
-            if later is not None:
-                workflow_id = later
-                continue
+            workflow_id, status = found
             final = _final_status(status.status, status.output)
             if final is not None:
                 return final
@@ -372,15 +369,9 @@ class DbosRuntime:
         """Stop a run between steps (the attempt in flight finishes); it then reads as
         ``stopped``. ``RunHooks.finished`` is not called for a cancelled run."""
         self._require_started()
-        workflow_id: str | None = run_id
-        while workflow_id is not None:
-            status = DBOS.get_workflow_status(workflow_id)
-            if status is None:
-                return
-            later = _continued_by(status.status, status.output)
-            if later is None:
-                DBOS.cancel_workflow(workflow_id)
-            workflow_id = later
+        found = _last_part(run_id)
+        if found is not None:
+            DBOS.cancel_workflow(found[0])
 
     def steps(self, run_id: str) -> list[dict[str, Any]]:
         """The steps its first workflow recorded, in order: name (``<block>#<attempt>`` or
@@ -622,6 +613,19 @@ def _decode_pass_result(recorded: dict[str, Any]) -> PassResult:
     stopped = recorded["stopped"]
     return PassResult(recorded["steps"], recorded["variables"], recorded["failed"],
                       None if stopped is None else _decode(stopped))  # type: ignore[arg-type]
+
+
+def _last_part(workflow_id: str) -> tuple[str, Any] | None:
+    """The workflow now carrying the run ``workflow_id`` is part of, past its continuations, and
+    its status; None when there is no such workflow."""
+    while True:
+        status = DBOS.get_workflow_status(workflow_id)
+        if status is None:
+            return None
+        later = _continued_by(status.status, status.output)
+        if later is None:
+            return workflow_id, status
+        workflow_id = later
 
 
 def _continued_by(dbos_status: str, output: Any) -> str | None:
