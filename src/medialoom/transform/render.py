@@ -21,7 +21,7 @@ from typing import Any
 
 import pyvips
 
-from medialoom.transform import faces, geometry
+from medialoom.transform import faces, geometry, jpeg_turbo
 from medialoom.transform.grammar import (Component, Layer, Quality, Size, Transformation, TransformationError,
                                          color_rgba)
 
@@ -163,7 +163,10 @@ class Renderer:
                 # (2040 px to 512 decodes every pixel); decoding at the largest 1/2, 1/4 or 1/8
                 # that still covers the target, as sharp does, then resampling with lanczos3 is
                 # ~20 % less CPU for the same look.
-                image = _srgb(_open(source, shrink=jpeg_shrink).autorot())
+                shrunk = jpeg_turbo.decode_shrunk(source, header, jpeg_shrink)
+                if shrunk is None:
+                    shrunk = _open(source, shrink=jpeg_shrink)
+                image = _srgb(shrunk.autorot())
                 image = image.resize(resize.width / image.width, vscale=resize.height / image.height,
                                      kernel="lanczos3")
                 return image.copy_memory(), steps[1:]
@@ -264,8 +267,13 @@ class Renderer:
             background = next((c.background.color for c in components if c.background and c.background.color),
                               "white")
             image = _flatten(image, background)
+            full_chroma = quality is not None and quality.chroma == 444
+            data = jpeg_turbo.encode(image, quality=q, progressive="progressive" in flags,
+                                     full_chroma=full_chroma, keep=keep)
+            if data is not None:
+                return Rendered(data, output_format, image.width, image.height)
             options.update(Q=q, interlace="progressive" in flags, optimize_coding=True)
-            if quality is not None and quality.chroma == 444:
+            if full_chroma:
                 options["subsample_mode"] = "off"
         elif output_format == "png":
             # Adaptive row filters (what Pillow and so thumbor use): ~1.8x smaller photos' PNGs.
