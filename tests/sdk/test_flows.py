@@ -418,3 +418,26 @@ def test_upload_triggers_filter_by_preset_and_metadata(server: RunningServer, re
     finally:
         flows_api(server, "DELETE", f"flows/{flow['flow_id']}")
         cloudinary.api.delete_upload_preset(preset)
+
+
+def test_the_flow_runtime_starts_only_once_there_is_a_flow_to_run(tmp_path, files) -> None:
+    """A medialoom that only stores and delivers media pays nothing for the flow runtime (no
+    queue polling); the first run starts it, and a restart with nothing to do leaves it off."""
+    from tests.server import start_server
+
+    runtime_file = tmp_path / "runtime.sqlite"
+    fresh = start_server(tmp_path, cloud_name="lazy-runtime")
+    try:
+        os.environ["CLOUDINARY_URL"] = fresh.cloudinary_url
+        cloudinary.reset_config()
+        uploaded = cloudinary.uploader.upload(str(files["png"]), public_id="lazy/logo")
+        assert httpx.get(uploaded["url"]).status_code == 200
+        flow = flows_api(fresh, "POST", "flows", {"document": greeting_flow("lazy")})
+        assert not runtime_file.exists()  # a disabled flow starts nothing by itself
+
+        run = finished_run(fresh, flows_api(fresh, "POST", f"flows/{flow['flow_id']}/runs",
+                                            {"inputs": {"who": "runtime"}})["run_id"])
+        assert run["status"] == "succeeded" and run["result"]["message"] == "hello runtime x1"
+        assert runtime_file.exists()
+    finally:
+        fresh.stop()

@@ -2,9 +2,10 @@
 
 Memory stays small for large sources: the header is checked against the megapixel limit before
 any pixel is decoded, and when the first step is a resize the image is decoded already shrunk
-(``thumbnail`` uses the JPEG/WebP decoders' shrink-on-load), so a 100-megapixel JPEG asked for
-at ``w_320`` never exists at full size in memory. Loaders libvips marks untrusted (ImageMagick,
-matload, ...) are blocked for the whole process.
+(the JPEG decoder's 1/2, 1/4, 1/8 scales, ``thumbnail``'s shrink-on-load for other formats), so
+a 100-megapixel JPEG asked for at ``w_320`` never exists at full size in memory. Loaders libvips
+marks untrusted (ImageMagick, matload, ...) are blocked for the whole process. JPEG decoding and
+encoding go through libjpeg-turbo where ``transform.jpeg_turbo`` takes the file (see why there).
 
 Within a component the order is: geometry (``transform.geometry``), effects, radius, angle,
 border, opacity, then a layer is placed. A layer (``l_``/``u_``) is transformed by the
@@ -161,8 +162,8 @@ class Renderer:
             if jpeg_shrink > 1:
                 # libvips' thumbnail keeps a 2x margin before shrinking a JPEG while decoding
                 # (2040 px to 512 decodes every pixel); decoding at the largest 1/2, 1/4 or 1/8
-                # that still covers the target, as sharp does, then resampling with lanczos3 is
-                # ~20 % less CPU for the same look.
+                # that still covers the target, as sharp and Pillow's draft mode do, then
+                # resampling with lanczos3 is ~20 % less CPU for the same look.
                 shrunk = jpeg_turbo.decode_shrunk(source, header, jpeg_shrink)
                 if shrunk is None:
                     shrunk = _open(source, shrink=jpeg_shrink)
