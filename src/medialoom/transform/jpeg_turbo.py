@@ -1,35 +1,30 @@
-"""JPEG decoding (shrunk by 2, 4 or 8) and encoding with libjpeg-turbo, through Pillow.
+"""Decode a JPEG already shrunk by 2, 4 or 8 with libjpeg-turbo (through simplejpeg).
 
-pyvips-binary's libvips reads and writes JPEG with mozjpeg, which costs far more CPU than
-libjpeg-turbo on what delivery does most (one thread, a 2040x1356 photo, measured in-process):
-decoding at 1/2 ~24 ms against ~14 ms, a progressive 500x333 encode ~5.7 ms against ~2.7 ms, a
-baseline one with optimized Huffman tables ~2.9 ms against ~1.1 ms. thumbor (Pillow) is measured
-against us on exactly that path. So the JPEG codec steps go through Pillow's libjpeg-turbo and
-everything between them (resampling, crops, effects, layers) stays libvips': pixels cross over
-as one buffer each way.
+Decoding is most of what a resized JPEG costs. pyvips-binary's libvips decodes with mozjpeg,
+which takes ~1.7x the CPU of libjpeg-turbo at the same scale (a 2040x1356 photo at 1/2, one
+thread: ~24 ms against ~13-15 ms), and thumbor (Pillow, libjpeg-turbo) and IPX are measured
+against us on exactly that. simplejpeg decodes with the GIL released (two renderings decode
+side by side) straight into a packed NumPy array, which libvips then reads in place: the rest
+of the pipeline (resampling, effects, layers, encoders) stays libvips'.
 
-Only the plain cases are taken: 8-bit YCbCr or greyscale, bounded sizes, metadata Pillow
-writes as libvips would. Anything else answers None and the caller uses libvips as before, so
-what is rendered never depends on this module being able to handle the file.
+Only the plain case is taken: an 8-bit YCbCr or greyscale JPEG of bounded size. Anything else
+(CMYK, a file libjpeg-turbo calls damaged, a large original that libvips would stream) answers
+None and the caller decodes with libvips as before, so what is rendered never depends on this
+module being able to read the file.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pyvips
-from PIL import Image
+import simplejpeg
 
 # A shrunk decode is held whole in memory (libvips would stream it): bound what that can cost.
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_DECODED_PIXELS = 16_000_000
-# libvips turns chroma subsampling off from this quality up; the results must not depend on
-# which encoder made them.
-_FULL_CHROMA_FROM_Q = 90
-# Metadata libvips' savers may keep (keep=icc, or icc:iptc:xmp) or the renderer reads later.
+# Metadata the encoders may keep (keep=icc, or icc:iptc:xmp); the orientation is copied too.
 _BLOBS = ("icc-profile-data", "iptc-data", "xmp-data")
-_MODES = {"RGB": ("srgb", 3), "L": ("b-w", 1)}
 
 
 def decode_shrunk(source: bytes | Path, header: pyvips.Image, shrink: int) -> pyvips.Image | None:
@@ -37,49 +32,31 @@ def decode_shrunk(source: bytes | Path, header: pyvips.Image, shrink: int) -> py
     decoder does not take the file."""
     if header.bands not in (1, 3) or header.format != "uchar":
         return None
-    if header.width * header.height > Image.MAX_IMAGE_PIXELS:
-        return None  # Pillow would warn of a decompression bomb; our own limit was checked already
-    if -(-header.width // shrink) * -(-header.height // shrink) > MAX_DECODED_PIXELS:
+    width, height = -(-header.width // shrink), -(-header.height // shrink)
+    if width * height > MAX_DECODED_PIXELS:
         return None
     try:
-        if (source.stat().st_size if isinstance(source, Path) else len(source)) > MAX_FILE_BYTES:
-            return None
-        with Image.open(source if isinstance(source, Path) else io.BytesIO(source), formats=["JPEG"]) as opened:
-            if opened.mode not in _MODES or opened.size != (header.width, header.height):
+        if isinstance(source, Path):
+            if source.stat().st_size > MAX_FILE_BYTES:
                 return None
-            # Pillow picks the largest of 1/8, 1/4, 1/2 that keeps at least this size.
-            opened.draft(opened.mode, (header.width // shrink, header.height // shrink))
-            opened.load()
-            interpretation, bands = _MODES[opened.mode]
-            width, height = opened.size
-            pixels = opened.tobytes()
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None  # damaged or unusual: libvips decodes what it can, as it did before
-    image = pyvips.Image.new_from_memory(pixels, width, height, bands, "uchar")
-    image = image.copy(interpretation=interpretation, xres=header.xres, yres=header.yres)
+            data = source.read_bytes()
+        elif len(source) > MAX_FILE_BYTES:
+            return None
+        else:
+            data = source
+        grey = header.bands == 1
+        # libjpeg-turbo picks the smallest of its M/8 scales that covers these: 1/shrink.
+        pixels = simplejpeg.decode_jpeg(data, colorspace="GRAY" if grey else "RGB", min_width=width,
+                                        min_height=height)
+    except (OSError, ValueError):
+        return None  # damaged or unusual (CMYK): libvips decodes what it can, as it did before
+    if pixels.shape[:2] != (height, width):
+        return None
+    image = pyvips.Image.new_from_memory(pixels.data, width, height, 1 if grey else 3, "uchar")
+    image = image.copy(interpretation="b-w" if grey else "srgb", xres=header.xres, yres=header.yres)
     for name in _BLOBS:
         if header.get_typeof(name):
             image.set_type(pyvips.GValue.blob_type, name, header.get(name))
     if header.get_typeof("orientation"):
         image.set_type(pyvips.GValue.gint_type, "orientation", header.get("orientation"))
     return image
-
-
-def encode(image: pyvips.Image, *, quality: int, progressive: bool, full_chroma: bool,
-           keep: str) -> bytes | None:
-    """``image`` (8-bit sRGB or grey, no alpha) as a JPEG with optimized Huffman tables, or None
-    when it asks for what this encoder does not write as libvips would (IPTC, XMP)."""
-    modes = {3: "RGB", 1: "L"}
-    if image.format != "uchar" or image.bands not in modes or keep not in ("none", "icc"):
-        return None
-    options: dict = {"quality": quality, "optimize": True, "progressive": progressive,
-                     "dpi": (image.xres * 25.4, image.yres * 25.4)}
-    if image.bands == 3:
-        options["subsampling"] = 0 if full_chroma or quality >= _FULL_CHROMA_FROM_Q else 2
-    if keep == "icc" and image.get_typeof("icc-profile-data"):
-        options["icc_profile"] = image.get("icc-profile-data")
-    pixels = Image.frombuffer(modes[image.bands], (image.width, image.height), image.write_to_memory(),
-                              "raw", modes[image.bands], 0, 1)
-    output = io.BytesIO()
-    pixels.save(output, "JPEG", **options)
-    return output.getvalue()

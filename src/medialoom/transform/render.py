@@ -4,8 +4,8 @@ Memory stays small for large sources: the header is checked against the megapixe
 any pixel is decoded, and when the first step is a resize the image is decoded already shrunk
 (the JPEG decoder's 1/2, 1/4, 1/8 scales, ``thumbnail``'s shrink-on-load for other formats), so
 a 100-megapixel JPEG asked for at ``w_320`` never exists at full size in memory. Loaders libvips
-marks untrusted (ImageMagick, matload, ...) are blocked for the whole process. JPEG decoding and
-encoding go through libjpeg-turbo where ``transform.jpeg_turbo`` takes the file (see why there).
+marks untrusted (ImageMagick, matload, ...) are blocked for the whole process. A shrunk JPEG is
+decoded by libjpeg-turbo where ``transform.jpeg_turbo`` takes the file (see why there).
 
 Within a component the order is: geometry (``transform.geometry``), effects, radius, angle,
 border, opacity, then a layer is placed. A layer (``l_``/``u_``) is transformed by the
@@ -268,13 +268,8 @@ class Renderer:
             background = next((c.background.color for c in components if c.background and c.background.color),
                               "white")
             image = _flatten(image, background)
-            full_chroma = quality is not None and quality.chroma == 444
-            data = jpeg_turbo.encode(image, quality=q, progressive="progressive" in flags,
-                                     full_chroma=full_chroma, keep=keep)
-            if data is not None:
-                return Rendered(data, output_format, image.width, image.height)
             options.update(Q=q, interlace="progressive" in flags, optimize_coding=True)
-            if full_chroma:
+            if quality is not None and quality.chroma == 444:
                 options["subsample_mode"] = "off"
         elif output_format == "png":
             # Adaptive row filters (what Pillow and so thumbor use): ~1.8x smaller photos' PNGs.
