@@ -27,19 +27,21 @@ and ``MAX_RECOVERY_ATTEMPTS_EXCEEDED`` read as ``failed``; ``CANCELLED`` (``canc
 
 Runs without a ``partition_key`` submitted in a process that executes runs start at once while
 it has fewer than ``worker_concurrency`` of them running (``_start_now``); beyond that, and from
-other processes, they wait in the unpartitioned queue.
+other processes, they are queued.
 
-Queues: runs with a ``partition_key`` go to a queue partitioned by it with
-``partition_concurrency=1`` (runs of one key never overlap, across every process sharing the
-system database); runs without one go to an unpartitioned queue. ``worker_concurrency`` limits
-each process per queue, so a process runs at most twice that many runs at once; like the
-polling interval it is stored in the queue's row, shared by every process on the system
-database, and the process that started last has set it for all. DBOS starts queued work by
-polling (``polling_interval_sec``, 0.2 s by default; each poll of a queue starts at most
-``worker_concurrency`` runs, and an idle process spends about 7% of a core on it, 20% at 0.05
-s): a run waits half an interval on average before it starts, and consecutive runs of one key
-are at least one interval apart. On a fresh system database the queues' pollers start up to a
-second after ``start`` (DBOS looks for new queues once a second).
+The queue: one, partitioned with ``partition_concurrency=1`` (runs of one key never overlap,
+across every process sharing the system database). A run without a key is queued under a key
+of its own (``run:<run id>``), so it waits for nothing but the queue. One queue rather than a
+keyed and an unkeyed one because every queue is polled, and each poll costs ~8 ms of CPU in
+DBOS whether or not there is work. ``worker_concurrency`` limits how many queued runs each
+process takes (next to at most as many started at once), and like the polling interval it is
+stored in the queue's row, shared by every process on the system database: the process that
+started last has set it for all. DBOS starts queued work by polling (``polling_interval_sec``,
+0.2 s by default; each poll starts at most ``worker_concurrency`` runs, and an idle runtime
+spends ~5 % of a core on it on the 2-CPU development machine): a run waits half an interval on
+average before it starts, and consecutive runs of one key are at least one interval apart. On a
+fresh system database the queue's poller starts up to a second after ``start`` (DBOS looks for
+new queues once a second).
 
 System database: SQLite for the embedded mode, a file of its own next to the application's data
 (``sqlite:////var/lib/medialoom/runtime.sqlite``), never the application's database, to keep
@@ -134,8 +136,7 @@ APP_NAME = "medialoom"
 APP_VERSION = "flows-2"  # bump only with a replay-incompatible change to run_flow (see above)
 WORKFLOW_NAME = "medialoom.run_flow"
 ITEM_WORKFLOW_NAME = "medialoom.run_flow_item"
-QUEUE = "medialoom_flows"
-KEYED_QUEUE = "medialoom_flows_by_key"
+QUEUE = "medialoom_flows_by_key"
 
 # DELAYED: a continuation waiting for its start (only continuations are enqueued with a delay).
 _ACTIVE_STATES = {"ENQUEUED": "queued", "DELAYED": "running", "PENDING": "running"}
@@ -172,7 +173,7 @@ class DbosRuntime:
         # durably in place, holding their worker.
         self.long_wait_seconds = long_wait_seconds
         self._engine: sa.Engine | None = None
-        self._queues: dict[str, Any] = {}
+        self._queue: Any = None  # the DBOS Queue, once started
         self._client: Any = None  # a DBOSClient, for processes that enqueue without executing
         # Runs without a key started at once, bypassing the queue's polling (see submit).
         self._direct_slots = threading.BoundedSemaphore(worker_concurrency)
@@ -209,15 +210,10 @@ class DbosRuntime:
             DBOS(config=config)  # type: ignore[arg-type]
             DBOS.launch()
             # Queues live in the system database and are registered after launch (DBOS 3.x).
-            self._queues = {
-                QUEUE: DBOS.register_queue(QUEUE, worker_concurrency=self.worker_concurrency,
-                                           polling_interval_sec=self.polling_interval_sec,
-                                           on_conflict="always_update"),
-                KEYED_QUEUE: DBOS.register_queue(KEYED_QUEUE, worker_concurrency=self.worker_concurrency,
-                                                 partition_concurrency=1,
-                                                 polling_interval_sec=self.polling_interval_sec,
-                                                 on_conflict="always_update"),
-            }
+            self._queue = DBOS.register_queue(QUEUE, worker_concurrency=self.worker_concurrency,
+                                              partition_concurrency=1,
+                                              polling_interval_sec=self.polling_interval_sec,
+                                              on_conflict="always_update")
         except BaseException:
             self.stop()
             raise
@@ -236,7 +232,7 @@ class DbosRuntime:
             if self._engine is not None:
                 self._engine.dispose()
                 self._engine = None
-            self._queues = {}
+            self._queue = None
             with _lock:
                 if _runtime is self:
                     _hooks, _runtime = None, None
@@ -268,10 +264,8 @@ class DbosRuntime:
         if _runtime is not self:
             self._client_submit(submission)
             return
-        if submission.partition_key is None:
-            queue, options = self._queues[QUEUE], SetEnqueueOptions()
-        else:
-            queue, options = self._queues[KEYED_QUEUE], SetEnqueueOptions(queue_partition_key=submission.partition_key)
+        queue = self._queue
+        options = SetEnqueueOptions(queue_partition_key=_queue_key(submission.run_id, submission.partition_key))
         if _in_dbos_context():
             # DBOS would record an enqueue inside a workflow as that workflow's child (and a
             # step may not start workflows): hand it to a thread of its own.
@@ -398,9 +392,8 @@ class DbosRuntime:
                                               dbos_system_schema=self.schema)
         options: dict[str, Any] = {"workflow_name": WORKFLOW_NAME, "workflow_id": submission.run_id,
                                    "app_version": self.app_version, "application_name": APP_NAME,
-                                   "queue_name": QUEUE if submission.partition_key is None else KEYED_QUEUE}
-        if submission.partition_key is not None:
-            options["queue_partition_key"] = submission.partition_key
+                                   "queue_name": QUEUE,
+                                   "queue_partition_key": _queue_key(submission.run_id, submission.partition_key)}
         self._client.enqueue(options, submission.run_id)
 
     def _require_started(self) -> None:
@@ -447,9 +440,9 @@ def run_flow(run_id: str, journal: list[dict[str, Any]] | None = None, part: int
         # no thread, no queue slot and no partition (an enqueue in a workflow is recorded, so a
         # replay of this one finds the continuation instead of making another).
         later = f"{run_id}.{part + 1}"
-        queue = _runtime._queues[QUEUE if spec.partition_key is None else KEYED_QUEUE]  # type: ignore[union-attr]
-        with SetEnqueueOptions(delay_seconds=wait.seconds, queue_partition_key=spec.partition_key), \
-                SetWorkflowID(later):
+        queue = _runtime._queue  # type: ignore[union-attr]
+        with SetEnqueueOptions(delay_seconds=wait.seconds,
+                               queue_partition_key=_queue_key(run_id, spec.partition_key)), SetWorkflowID(later):
             queue.enqueue(run_flow, run_id, wait.journal, part + 1)
         return {"status": "waiting", "continued_by": later}
     _bookkeeping(hooks.finished, run_id, result)
@@ -613,6 +606,11 @@ def _decode_pass_result(recorded: dict[str, Any]) -> PassResult:
     stopped = recorded["stopped"]
     return PassResult(recorded["steps"], recorded["variables"], recorded["failed"],
                       None if stopped is None else _decode(stopped))  # type: ignore[arg-type]
+
+
+def _queue_key(run_id: str, partition_key: str | None) -> str:
+    """The queue's partition for a run: its own key, or one of its own when it has none."""
+    return partition_key if partition_key is not None else f"run:{run_id}"
 
 
 def _last_part(workflow_id: str) -> tuple[str, Any] | None:
