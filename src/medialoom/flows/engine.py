@@ -24,6 +24,7 @@ from medialoom.db.session import Database, utcnow
 from medialoom.flows.calls import FlowCalls
 from medialoom.flows.runs import RunHooks
 from medialoom.flows.runtime.base import Runtime, Submission
+from medialoom.flows.runtime.own_thread import call_in_own_thread
 from medialoom.flows.scheduler import Scheduler
 
 log = logging.getLogger("medialoom.flows")
@@ -82,20 +83,8 @@ class FlowEngine:
             if self.runtime_started or not self.executing:
                 return
             # DBOS refuses to launch on a thread with a running event loop, and a submit may
-            # come from one: launching gets a thread of its own.
-            failure: list[BaseException] = []
-
-            def launch() -> None:
-                try:
-                    self.runtime.start(self.hooks)
-                except BaseException as error:  # noqa: BLE001 - re-raised below
-                    failure.append(error)
-
-            thread = threading.Thread(target=launch, name="flow-runtime-start")
-            thread.start()
-            thread.join()
-            if failure:
-                raise failure[0]
+            # come from one.
+            call_in_own_thread(lambda: self.runtime.start(self.hooks), "flow-runtime-start")
             self.runtime_started = True
             log.info("flow runtime started")
 

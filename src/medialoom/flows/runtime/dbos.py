@@ -131,6 +131,7 @@ from medialoom.flows.interpreter import (
     Stop,
 )
 from medialoom.flows.runtime.base import RunHooks, Submission
+from medialoom.flows.runtime.own_thread import call_in_own_thread
 
 APP_NAME = "medialoom"
 APP_VERSION = "flows-2"  # bump only with a replay-incompatible change to run_flow (see above)
@@ -268,21 +269,12 @@ class DbosRuntime:
         options = SetEnqueueOptions(queue_partition_key=_queue_key(submission.run_id, submission.partition_key))
         if _in_dbos_context():
             # DBOS would record an enqueue inside a workflow as that workflow's child (and a
-            # step may not start workflows): hand it to a thread of its own.
-            error: list[BaseException] = []
-
+            # step may not start workflows).
             def enqueue() -> None:
-                try:
-                    with options, SetWorkflowID(submission.run_id):
-                        queue.enqueue(run_flow, submission.run_id)
-                except BaseException as caught:  # noqa: BLE001  (re-raised below)
-                    error.append(caught)
+                with options, SetWorkflowID(submission.run_id):
+                    queue.enqueue(run_flow, submission.run_id)
 
-            thread = threading.Thread(target=enqueue, name="medialoom-submit")
-            thread.start()
-            thread.join()
-            if error:
-                raise error[0]
+            call_in_own_thread(enqueue, "medialoom-submit")
             return
         if submission.partition_key is None and self._direct_slots.acquire(blocking=False):
             self._start_now(submission.run_id)
