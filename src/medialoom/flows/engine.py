@@ -6,7 +6,7 @@ itself) and prunes old runs.
 The runtime starts only once there is something for it to do: an enabled flow, an unfinished
 run, a run submitted here, or a dead executor's runs to take over. Until then a process that
 executes flows behaves like one that does not. An idle runtime is not free: DBOS polls its
-queues and threads wake several times a second (about 9 % of a core at the 0.2 s default on
+queue and threads wake several times a second (about 7 % of a core at the 0.2 s default on
 the 2-CPU development machine), which a medialoom that only stores and delivers media should
 not pay. Once started it runs until the process stops.
 """
