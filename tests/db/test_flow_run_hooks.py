@@ -11,8 +11,6 @@ import pytest
 from pydantic import BaseModel
 
 from medialoom.auth.environments import Environments
-from medialoom.db import migrate
-from medialoom.db.session import Database
 from medialoom.flows.blocks.base import BlockType
 from medialoom.flows.catalog import load_blocks
 from medialoom.flows.interpreter import BlockCall, Interpreter, Outcome, Result
@@ -20,6 +18,7 @@ from medialoom.flows.runs import RunHooks
 from medialoom.flows.runtime.base import Submission
 from medialoom.flows.service import Flows
 from medialoom.net.addresses import AllowList
+from tests.db import migrated_sqlite
 
 
 class Quiet:
@@ -61,9 +60,7 @@ class Direct:
 
 @pytest.fixture
 def setup(tmp_path):
-    url = f"sqlite:///{tmp_path}/hooks.db"
-    migrate.upgrade(url)
-    db = Database(url)
+    db = migrated_sqlite(tmp_path / "hooks.db")
     env = Environments(db).create("hooks", "hooks-key", "hooks-secret")
     blocks = {**load_blocks(), STUBBORN.name: STUBBORN}
     yield db, env, Flows(db, blocks, Quiet()), RunHooks(db, blocks, AllowList.parse([]))

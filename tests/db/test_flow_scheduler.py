@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import select, update
 
 from medialoom.auth.environments import Environments
-from medialoom.db import migrate
 from medialoom.db.models import Flow, FlowRun
 from medialoom.db.session import Database
 from medialoom.flows.catalog import load_blocks
 from medialoom.flows.runtime.base import Submission
 from medialoom.flows.scheduler import Scheduler
 from medialoom.flows.service import Flows
+from tests.db import migrated_sqlite
 
 T0 = datetime(2026, 1, 15, 12, 0, 30, tzinfo=UTC)  # a winter day: Paris is UTC+1
 
@@ -41,9 +41,7 @@ class FoundAssets:
 
 @pytest.fixture
 def setup(tmp_path):
-    url = f"sqlite:///{tmp_path}/schedules.db"
-    migrate.upgrade(url)
-    db = Database(url)
+    db = migrated_sqlite(tmp_path / "schedules.db")
     env = Environments(db).create("sched", "sched-key", "sched-secret")
     flows = Flows(db, load_blocks(), engine=None)
     yield db, env, flows

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from medialoom.auth.environments import Environments
-from medialoom.db import migrate
 from medialoom.db.session import Database
 from medialoom.events import outbox
 from medialoom.events.dispatcher import Dispatcher
@@ -18,6 +17,7 @@ from medialoom.events.endpoints import Endpoints
 from medialoom.events.retry import DEFAULT_SCHEDULE, JITTER, RetrySchedule
 from medialoom.events.sender import Sender
 from medialoom.net.addresses import AllowList
+from tests.db import migrated_sqlite
 from tests.receiver import Receiver, running_receiver
 
 RECEIVER_HOST = "127.0.0.2"
@@ -40,9 +40,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def db(tmp_path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path}/retries.db"
-    migrate.upgrade(url)
-    database = Database(url)
+    database = migrated_sqlite(tmp_path / "retries.db")
     yield database
     database.dispose()
 

@@ -8,17 +8,14 @@ from __future__ import annotations
 import pytest
 
 from medialoom.auth.environments import Environments
-from medialoom.db import migrate
-from medialoom.db.session import Database
 from medialoom.search.service import Search, SearchRequest
+from tests.db import migrated_sqlite
 from tests.search_library import EXPRESSIONS, full_scans, populate
 
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    url = f"sqlite:///{tmp_path_factory.mktemp('plans')}/search.db"
-    migrate.upgrade(url)
-    db = Database(url)
+    db = migrated_sqlite(tmp_path_factory.mktemp("plans") / "search.db")
     Environments(db).create("plans", "plans-key", "plans-secret")
     env = Environments(db).by_cloud_name("plans")
     populate(db, env.id, 5000, progress=lambda _line: None)
