@@ -78,6 +78,23 @@ CASES = [
      [(0.05, 0.5, GREY), (0.95, 0.5, (0, 255, 0))]),
     ({"width": 600, "height": 600, "crop": "lpad", "background": "black"}, (600, 600), "png",
      [(0.1, 0.5, BLACK), (0.5, 0.5, GREY)]),
+    # b_auto takes the commonest colour of the border (red and blue rows tie at top and bottom, red
+    # wins as it comes first) or of the whole image (grey); its _contrast modes the opposite
+    # colour, or black for a mid-grey whose opposite is itself.
+    ({"width": 600, "height": 400, "crop": "pad", "background": "auto"}, (600, 400), "png",
+     [(0.05, 0.5, RED), (0.5, 0.5, GREY)]),
+    ({"width": 600, "height": 400, "crop": "pad", "background": "auto:predominant"}, (600, 400), "png",
+     [(0.05, 0.5, GREY), (0.5, 0.1, RED)]),
+    ({"width": 600, "height": 400, "crop": "pad", "background": "auto:predominant_contrast"}, (600, 400), "png",
+     [(0.05, 0.5, BLACK)]),
+    ({"width": 600, "height": 400, "crop": "lpad", "background": "auto:border_contrast"}, (600, 400), "png",
+     [(0.05, 0.5, (0, 255, 255))]),
+    # b_blurred: the image enlarged to cover the canvas (its middle is grey), blurred, darkened.
+    ({"width": 600, "height": 400, "crop": "pad", "background": "blurred"}, (600, 400), "png",
+     [(0.02, 0.5, GREY), (0.5, 0.1, RED), (0.5, 0.9, BLUE)]),
+    ({"width": 600, "height": 400, "crop": "pad", "background": "blurred:400:-100",
+      "format": "jpg"}, (600, 400), "jpg",
+     [(0.02, 0.5, BLACK), (0.5, 0.1, RED)]),
     ({"width": 100, "height": 50, "crop": "crop", "gravity": "north"}, (100, 50), "png", [(0.5, 0.5, RED)]),
     ({"width": 100, "height": 50, "crop": "crop", "gravity": "south_east"}, (100, 50), "png", [(0.5, 0.5, BLUE)]),
     ({"width": 50, "height": 50, "crop": "crop", "x": 10, "y": 320}, (50, 50), "png", [(0.5, 0.5, BLUE)]),
@@ -97,6 +114,7 @@ CASES = [
     ({"effect": "brightness:50", "width": 100, "crop": "scale"}, (100, 133), "png", [(0.5, 0.5, (192, 192, 192))]),
     ({"effect": "pixelate:10"}, (300, 400), "png", [(0.5, 0.05, RED)]),
     ({"effect": "blackwhite"}, (300, 400), "png", [(0.5, 0.05, BLACK), (0.5, 0.5, WHITE)]),
+    ({"effect": "oil_paint:60"}, (300, 400), "png", [(0.5, 0.05, RED), (0.5, 0.5, GREY), (0.5, 0.95, BLUE)]),
     ({"angle": 90}, (400, 300), "png", [(0.05, 0.5, BLUE), (0.95, 0.5, RED)]),
     ({"angle": "vflip"}, (300, 400), "png", [(0.5, 0.05, BLUE)]),
     ({"angle": 45, "width": 100, "crop": "scale"}, None, "png", []),
@@ -210,7 +228,9 @@ def test_q_auto_honours_save_data(uploaded):
     ("xx_1", "xx_1"),
     ("c_bogus,w_10", "c_bogus"),
     ("w_100000", "w_100000"),
-    ("e_oil_paint", "oil_paint"),
+    ("b_auto,w_100", "b_auto"),
+    ("b_blurred:400,c_fill,w_100,h_100", "b_blurred"),
+    ("l_fetch:aHR0cDovL2V4YW1wbGUuY29tL2EucG5n/fl_layer_apply", "l_fetch"),
     ("t_missing", "missing"),
     ("vc_h264", "vc_h264"),
     ("if_w_gt_100,w_10", "if_"),
@@ -221,6 +241,33 @@ def test_unsupported_or_malformed_transformations_are_400_naming_the_parameter(u
     response = fetch(f"{server.base_url}/{server.cloud_name}/image/upload/{transformation}/v1/{uploaded}.png")
     assert response.status_code == 400
     assert names in response.headers["x-cld-error"]
+
+
+@pytest.fixture(scope="module")
+def dull(tmp_path_factory) -> str:
+    """A low-contrast image with a warm cast: left half (100, 100, 100), right (150, 120, 110)."""
+    left = pyvips.Image.black(100, 100).new_from_image([100, 100, 100])
+    right = pyvips.Image.black(100, 100).new_from_image([150, 120, 110])
+    path = tmp_path_factory.mktemp("delivery") / "dull.png"
+    left.join(right, "horizontal").copy(interpretation="srgb").cast("uchar").write_to_file(str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize(("effect", "left", "right"), [
+    # Lightness stretched: the darker half goes to black, the lighter one to white, hue kept.
+    ("auto_contrast", BLACK, (255, 249, 238)),
+    # Each channel stretched on its own: the cast goes, both halves end at the extremes.
+    ("auto_color", BLACK, WHITE),
+    # The mean lightness moved to mid-grey: both halves lighter by the same amount.
+    ("auto_brightness", (114, 114, 114), (164, 134, 124)),
+    # Half strength: halfway between the original and the full stretch.
+    ("auto_color:50", (50, 50, 50), (202, 187, 182)),
+])
+def test_automatic_levels_brighten_and_stretch_a_dull_image(dull, server, effect, left, right):  # noqa: ARG001
+    public_id = cloudinary.uploader.upload(dull, public_id="delivery/dull", overwrite=True)["public_id"]
+    image = decoded(fetch(cloudinary.utils.cloudinary_url(public_id, format="png", effect=effect)[0]))
+    assert near(pixel(image, 0.25, 0.5), left, 12), pixel(image, 0.25, 0.5)
+    assert near(pixel(image, 0.75, 0.5), right, 12), pixel(image, 0.75, 0.5)
 
 
 def test_signed_transformation_urls_are_enforced(bands, server):

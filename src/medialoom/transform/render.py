@@ -22,9 +22,9 @@ from typing import Any
 
 import pyvips
 
-from medialoom.transform import faces, geometry, jpeg_turbo
-from medialoom.transform.grammar import (Component, Layer, Quality, Size, Transformation, TransformationError,
-                                         color_rgba)
+from medialoom.transform import backgrounds, faces, geometry, jpeg_turbo
+from medialoom.transform.grammar import (Background, Component, Layer, Quality, Size, Transformation,
+                                         TransformationError, color_rgba)
 
 pyvips.block_untrusted_set(True)
 # SVG is one of the images we accept. libvips counts its loader as untrusted (librsvg is a large
@@ -45,10 +45,12 @@ _HANDLED_FLAGS = frozenset({"attachment", "layer_apply", "progressive", "lossy",
                             "force_strip", "keep_attribution"})
 _SUPPORTED_EFFECTS = frozenset({"grayscale", "blackwhite", "sepia", "blur", "sharpen", "unsharp_mask",
                                 "brightness", "contrast", "saturation", "negate", "pixelate", "trim", "hue",
-                                "gamma", "vignette", "colorize"})
+                                "gamma", "vignette", "colorize", "oil_paint", "auto_brightness", "auto_contrast",
+                                "auto_color"})
 _EFFECT_DEFAULTS = {"blackwhite": 50, "sepia": 80, "blur": 100, "sharpen": 100, "unsharp_mask": 100,
                     "brightness": 80, "contrast": 0, "saturation": 80, "pixelate": 5, "trim": 10, "hue": 80,
-                    "gamma": 0, "vignette": 20, "colorize": 100}
+                    "gamma": 0, "vignette": 20, "colorize": 100, "oil_paint": 30, "auto_brightness": 100,
+                    "auto_contrast": 100, "auto_color": 100}
 _VIPS_SAVERS = {"jpg": ".jpg", "png": ".png", "webp": ".webp", "avif": ".avif", "gif": ".gif"}
 
 
@@ -83,11 +85,12 @@ def check_supported(transformation: Transformation) -> None:
             raise TransformationError(f"Flag {flag} is not supported by this server", f"fl_{flag}")
         if component.named:
             raise TransformationError("Named transformations must be expanded before rendering", "t_")
-        if component.background and component.background.kind != "color":
-            raise TransformationError(f"b_{component.background.kind} is not supported by this server", "b_")
+        if component.background and component.background.kind != "color" and component.crop not in geometry.PADS:
+            raise TransformationError(f"b_{component.background.kind} fills a pad: it needs c_pad, c_lpad, c_mpad "
+                                      "or c_fill_pad", f"b_{component.background.kind}")
         for layer in (component.overlay, component.underlay):
             if layer is not None and layer.kind == "fetch":
-                raise TransformationError("Fetched layers are not supported by this server", "l_fetch")
+                raise TransformationError("Fetched layers (l_fetch) are not supported by this server", "l_fetch")
         if component.zoom is not None and component.crop not in ("crop", "thumb", "fill", "auto"):
             raise TransformationError("z_ needs c_crop, c_thumb, c_fill or c_auto", "z_")
 
@@ -340,19 +343,28 @@ def _apply_step(image: pyvips.Image, step, component: Component) -> pyvips.Image
     if isinstance(step, geometry.SmartCut):
         return _smart_cut(image, step)
     if isinstance(step, geometry.Pad):
-        color = component.background.color if component.background and component.background.color else None
-        if color is None:
-            # No b_: transparent where the result can hold it, white otherwise (decided at encoding).
-            image = _with_alpha(image)
-            return image.embed(step.left, step.top, step.width, step.height, extend="background",
-                               background=[255, 255, 255, 0])
-        background = _rgba(color)
-        if image.hasalpha():
-            return image.embed(step.left, step.top, step.width, step.height, extend="background",
-                               background=background)
-        return image.embed(step.left, step.top, step.width, step.height, extend="background",
-                           background=background[:3])
+        return _pad(image, step, component.background)
     raise AssertionError(step)
+
+
+def _pad(image: pyvips.Image, step: geometry.Pad, background: Background | None) -> pyvips.Image:
+    if background is not None and background.kind == "blurred":
+        canvas = backgrounds.blurred_canvas(image, step.width, step.height, background.intensity,
+                                            background.brightness)
+        if image.hasalpha():
+            return canvas.composite2(image, "over", x=step.left, y=step.top)
+        return canvas.insert(image, step.left, step.top)
+    if background is not None and background.kind == "auto":
+        fill = [*backgrounds.auto_color(image, background.mode), 255]
+    elif background is not None and background.color:
+        fill = _rgba(background.color)
+    else:
+        # No b_: transparent where the result can hold it, white otherwise (decided at encoding).
+        image = _with_alpha(image)
+        fill = [255, 255, 255, 0]
+    if not image.hasalpha():
+        fill = fill[:3]
+    return image.embed(step.left, step.top, step.width, step.height, extend="background", background=fill)
 
 
 def _jpeg_shrink(header: pyvips.Image, factor: float) -> int:
@@ -454,11 +466,43 @@ def _effect(image: pyvips.Image, name: str, value: float | None, extra: str | No
         colour = colour.gamma(exponent=max(0.1, 1 + strength / 100))
     elif name == "vignette":
         colour = _vignette(colour, strength)
+    elif name == "oil_paint":
+        # A median filter: flat strokes of colour with the edges kept. Window 3 to 11 pixels.
+        colour = colour.median(3 + 2 * round(strength / 25))
+    elif name in ("auto_brightness", "auto_contrast", "auto_color"):
+        colour = _auto_level(colour, name, strength / 100)
     elif name == "colorize":
         tint = color_rgba(component.color or "black")[:3]
         mix = strength / 100
         colour = colour * (1 - mix) + [c * mix for c in tint]
     return _join(colour, alpha)
+
+
+def _auto_level(colour: pyvips.Image, name: str, mix: float) -> pyvips.Image:
+    """Automatic levels, blended with the original by ``mix`` (the effect's strength / 100):
+    auto_brightness moves the mean lightness to mid-grey; auto_contrast stretches lightness (CIE
+    L*, hue and chroma kept) so that 1 % of the pixels end up black and 1 % white; auto_color
+    stretches each channel on its own, which also takes out a colour cast."""
+    grey = colour.bands < 3
+    if name == "auto_brightness":
+        offset = (128 - (colour[0] if grey else colour.colourspace("b-w")[0]).avg()) * mix
+        return colour.linear([1] * colour.bands, [offset] * colour.bands)
+    if name == "auto_color" or grey:
+        scales, offsets = zip(*(_stretch(colour[band], mix) for band in range(colour.bands)), strict=True)
+        return colour.linear(list(scales), list(offsets))
+    lab = colour.colourspace("lab")
+    scale, offset = _stretch((lab[0] * 2.55).cast("uchar"), mix)  # L* (0-100) as 0-255 for its histogram
+    return lab.linear([scale, 1, 1], [offset / 2.55, 0, 0]).colourspace("srgb")
+
+
+def _stretch(channel: pyvips.Image, mix: float) -> tuple[float, float]:
+    """Scale and offset taking the channel's 1st and 99th percentiles to 0 and 255, blended with
+    doing nothing by ``mix``."""
+    low, high = channel.percent(1), channel.percent(99)
+    if high <= low:
+        return 1.0, 0.0
+    scale = 255 / (high - low)
+    return 1 + (scale - 1) * mix, -low * scale * mix
 
 
 def _vignette(colour: pyvips.Image, strength: float) -> pyvips.Image:
