@@ -22,6 +22,11 @@ from tests.db import migrated_sqlite
 
 
 class Quiet:
+    """An engine that executes nothing: runs stay queued."""
+
+    def claims_key(self, session, run) -> bool:  # noqa: ANN001
+        return False
+
     def submit(self, submission: Submission) -> None:
         pass
 

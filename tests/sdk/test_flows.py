@@ -134,6 +134,37 @@ def test_a_tag_change_starts_an_enabled_flow_that_calls_a_receiver(server: Runni
         flows_api(server, "DELETE", f"flows/{flow['flow_id']}")
 
 
+def test_runs_on_one_asset_take_turns_in_the_order_of_its_changes(server: RunningServer, receiver: Receiver,
+                                                                   files) -> None:
+    """The first change's run starts at once (nothing else of the asset is going); the changes
+    made while it runs queue theirs, which must not start before it ends, nor overtake one
+    another."""
+    hook = f"turns-{uuid.uuid4().hex[:8]}"
+
+    def tell(mark: str) -> dict:
+        return {"type": "http.request", "params": {"method": "POST", "url": receiver.url(hook),
+                                                   "body": {"mark": mark, "added": "{{ trigger.added }}"}}}
+
+    document = {
+        "name": "take turns",
+        "trigger": {"type": "tags_changed", "params": {"tags_any": [hook]}},
+        "blocks": {"begin": tell("begin"), "pause": {"type": "delay", "params": {"seconds": 0.6}},
+                   "end": tell("end")},
+        "edges": [{"from": "trigger", "to": "begin"}, {"from": "begin", "port": "ok", "to": "pause"},
+                  {"from": "pause", "port": "ok", "to": "end"}],
+    }
+    flow = flows_api(server, "POST", "flows", {"document": document, "enabled": True})
+    try:
+        public_id = cloudinary.uploader.upload(str(files["png"]), tags=[hook])["public_id"]
+        for change in ("a", "b", "c"):
+            cloudinary.uploader.add_tag(f"{hook}-{change}", [public_id])
+        calls = sorted(receiver.wait_for(hook, 6, timeout=60), key=lambda call: call.at)
+        assert [(call.payload["mark"], call.payload["added"]) for call in calls] == [
+            (mark, [f"{hook}-{change}"]) for change in ("a", "b", "c") for mark in ("begin", "end")]
+    finally:
+        flows_api(server, "DELETE", f"flows/{flow['flow_id']}")
+
+
 def _cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "medialoom", "flows", *args], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "CLOUDINARY_URL": server.cloudinary_url})

@@ -426,6 +426,7 @@ class FlowRun(Base):
         Index("ix_flow_runs_flow", "flow_pk", "id"),
         Index("ix_flow_runs_env", "environment_id", "id"),
         Index("ix_flow_runs_finished", "finished_at"),
+        Index("ix_flow_runs_key", "partition_key", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -449,6 +450,17 @@ class FlowRun(Base):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class FlowKeyLease(Base):
+    """The run that started at once on its partition key (an asset) because nothing else of that
+    key was queued or running; until it ends, runs of the key that came through the queue wait
+    for it (flows/key_leases.py)."""
+
+    __tablename__ = "flow_key_leases"
+
+    partition_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("flow_runs.run_id", ondelete="CASCADE"), index=True)
 
 
 class FlowRunStep(Base):

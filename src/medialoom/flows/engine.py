@@ -19,8 +19,9 @@ from datetime import timedelta
 
 from sqlalchemy import delete, exists, or_, select
 
-from medialoom.db.models import Flow, FlowExecutor, FlowRun
+from medialoom.db.models import Flow, FlowExecutor, FlowKeyLease, FlowRun
 from medialoom.db.session import Database, utcnow
+from medialoom.flows import key_leases
 from medialoom.flows.calls import FlowCalls
 from medialoom.flows.runs import RunHooks
 from medialoom.flows.runtime.base import Runtime, Submission
@@ -95,6 +96,13 @@ class FlowEngine:
             return bool(session.scalar(select(or_(
                 exists().where(Flow.enabled.is_(True)), exists().where(FlowRun.finished_at.is_(None))))))
 
+    def claims_key(self, session, run: FlowRun) -> bool:  # noqa: ANN001
+        """Whether ``run``, being created in ``session``, takes its key's lease and so starts at
+        once when handed over (flows/key_leases.py). Only a process that executes runs, with its
+        runtime up and room for one more such run, starts runs at once."""
+        return (run.partition_key is not None and self.executing and self.runtime_started
+                and self.runtime.can_start_now() and key_leases.claim(session, run.run_id, run.partition_key))
+
     def submit(self, submission: Submission) -> None:
         """Hand a committed run to the runtime now. In a process that does not execute flows a
         failure to enqueue leaves the run queued: a process that does hands it over within a
@@ -158,13 +166,14 @@ class FlowEngine:
 
     def resubmit_lost(self) -> int:
         with self.db.read() as session:
-            queued = session.execute(select(FlowRun.run_id, FlowRun.partition_key).where(
+            queued = session.execute(select(FlowRun.run_id, FlowRun.partition_key, FlowKeyLease.run_id.is_not(None))
+                                     .outerjoin(FlowKeyLease, FlowKeyLease.run_id == FlowRun.run_id).where(
                 FlowRun.status == "queued", FlowRun.created_at <= utcnow() - LOST_AFTER).limit(500)).all()
         if not queued:
             return 0
         self.ensure_runtime()
-        known = self.runtime.status([run_id for run_id, _ in queued])
-        lost = [Submission(run_id, key) for run_id, key in queued if run_id not in known]
+        known = self.runtime.status([run_id for run_id, _, _ in queued])
+        lost = [Submission(run_id, key, holds_key=bool(holds)) for run_id, key, holds in queued if run_id not in known]
         for submission in lost:
             self.runtime.submit(submission)
         if lost:
@@ -174,6 +183,7 @@ class FlowEngine:
     def prune(self) -> int:
         """Forget finished runs (and their steps) that ended before the retention window."""
         with self.db.write() as session:
+            key_leases.prune(session)
             result = session.execute(delete(FlowRun).where(FlowRun.finished_at.is_not(None),
                                                            FlowRun.finished_at < utcnow() - self.retention))
             return result.rowcount or 0

@@ -35,7 +35,7 @@ from medialoom.db.models import Environment, Flow, FlowRun, FlowRunStep, FlowVar
 from medialoom.db.session import Database, utcnow
 from medialoom.events import causation, outbox
 from medialoom.events.causation import Cause
-from medialoom.flows import expressions
+from medialoom.flows import expressions, key_leases
 from medialoom.flows.blocks.base import AssetOperations, BlockError, BlockType
 from medialoom.flows.definition import SavedVersions
 from medialoom.flows.calls import FlowCalls
@@ -103,6 +103,7 @@ class _RunFacts:
     # succeeded, by (block, iteration): (block type, port, output).
     reuse: Mapping[tuple[str, str], tuple[str, str | None, Any]]
     loaded_at: datetime
+    partition_key: str | None
     marked_running: bool = False
     unwritten: list[dict[str, Any]] = field(default_factory=list)  # run log rows not yet written
     # The items of a concurrent loop run in threads of their own and share these facts.
@@ -142,7 +143,7 @@ class RunHooks:
                 self._facts[run_id] = _RunFacts(
                     run.id, run.chain_depth, run.environment_id, flow_id, name,
                     tuple(value for _, value, secret in variables if secret and value), self._reused(session, run),
-                    _precise_now(), marked_running=run.status != "queued")
+                    _precise_now(), run.partition_key, marked_running=run.status != "queued")
             payload = run.trigger_payload
         return RunSpec(flow, payload, {name: value for name, value, _ in variables}, run.partition_key)
 
@@ -236,8 +237,17 @@ class RunHooks:
             status=result.status, error=result.error if failed else None, finished_at=_precise_now(),
             started_at=func.coalesce(FlowRun.started_at, facts.loaded_at),
             result=self._masked(run_id, {"steps": result.steps, "variables": result.variables,
-                                         "message": None if failed else result.error or None})))
+                                         "message": None if failed else result.error or None})),
+            *([key_leases.release(run_id)] if facts.partition_key else []))
         self._facts.pop(run_id, None)
+
+    def key_holder(self, run_id: str, key: str) -> str | None:
+        with self.db.read() as session:
+            return key_leases.holder(session, run_id, key)
+
+    def release_key(self, run_id: str) -> None:
+        with self.db.write() as session:
+            session.execute(key_leases.release(run_id))
 
     def _run_facts(self, run_id: str) -> _RunFacts:
         facts = self._facts.get(run_id)

@@ -217,7 +217,8 @@ class Flows:
                       chain_depth=chain_depth, created_at=utcnow())
         with self.db.write() as session:
             session.add(run)
-        self.engine.submit(Submission(run.run_id, partition_key))
+            holds_key = self.engine.claims_key(session, run)
+        self.engine.submit(Submission(run.run_id, partition_key, holds_key=holds_key))
         return run
 
     def runs(self, env: EnvironmentInfo, *, flow_id: str | None = None, status: str | None = None,

@@ -46,14 +46,24 @@ class RunHooks(Protocol):
         runtime retries it by the block's policy."""
 
     def finished(self, run_id: str, result: RunResult) -> None:
-        """How the run ended. May be called again for the same run (a replay after a crash
-        that came after this call): must be idempotent."""
+        """How the run ended (and the end of its key's lease). May be called again for the same
+        run (a replay after a crash that came after this call): must be idempotent."""
+
+    def key_holder(self, run_id: str, key: str) -> str | None:
+        """Another unfinished run that holds ``key``'s lease: the run must wait for it before it
+        starts (it came through the queue while the holder, started at once, was running)."""
+
+    def release_key(self, run_id: str) -> None:
+        """The run starts a long wait: other runs of its key may go meanwhile."""
 
 
 @dataclass(frozen=True)
 class Submission:
     run_id: str  # unique; submitting the same id twice starts one run
     partition_key: str | None = None  # runs with the same key never overlap (None: no key)
+    # The run holds its key's lease (flows/key_leases.py): nothing else of the key was queued or
+    # running when it was created, so it starts at once instead of through the queue.
+    holds_key: bool = False
 
 
 class Runtime(Protocol):
@@ -64,6 +74,9 @@ class Runtime(Protocol):
 
     def submit(self, submission: Submission) -> None:
         """Queue a run durably: once this returns, the run happens even if this process dies."""
+
+    def can_start_now(self) -> bool:
+        """Whether a run holding its key's lease, submitted now, would start at once."""
 
     def wait(self, run_id: str, timeout: float) -> str | None:
         """The run's final status (succeeded, failed, stopped), or None if still running."""

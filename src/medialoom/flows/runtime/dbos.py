@@ -178,6 +178,9 @@ class DbosRuntime:
         self._client: Any = None  # a DBOSClient, for processes that enqueue without executing
         # Runs without a key started at once, bypassing the queue's polling (see submit).
         self._direct_slots = threading.BoundedSemaphore(worker_concurrency)
+        # Runs holding their key's lease started at once (see can_start_now).
+        self._holders_running = 0
+        self._holders_lock = threading.Lock()
 
     @property
     def sqlite(self) -> bool:
@@ -271,33 +274,58 @@ class DbosRuntime:
             # DBOS would record an enqueue inside a workflow as that workflow's child (and a
             # step may not start workflows).
             def enqueue() -> None:
+                if submission.holds_key:
+                    self._start_holder(submission.run_id)
+                    return
                 with options, SetWorkflowID(submission.run_id):
                     queue.enqueue(run_flow, submission.run_id)
 
             call_in_own_thread(enqueue, "medialoom-submit")
             return
+        if submission.holds_key:
+            self._start_holder(submission.run_id)
+            return
         if submission.partition_key is None and self._direct_slots.acquire(blocking=False):
-            self._start_now(submission.run_id)
+            self._start_now(submission.run_id, self._direct_slots.release)
             return
         with options, SetWorkflowID(submission.run_id):
             queue.enqueue(run_flow, submission.run_id)
 
-    def _start_now(self, run_id: str) -> None:
-        """Start a run without a key here and now, while this process has fewer than
-        ``worker_concurrency`` of them running: no wait for the queue's next poll, no dequeue
-        transaction. Durable all the same (the workflow's row is written before it starts, and
-        DBOS resumes it at this executor's next launch, or ``recover`` hands it on)."""
+    def can_start_now(self) -> bool:
+        """Room for one more run holding its key's lease. Such runs always start at once, never
+        through the queue: queued runs of their key wait for them, holding their queue slots, so
+        a holder waiting for a slot could wait forever. The limit (four times the queue's
+        concurrency) keeps a burst of uploads from starting hundreds of runs at once; beyond it
+        runs are created without the lease and queued."""
+        with self._holders_lock:
+            return _runtime is self and self._holders_running < 4 * self.worker_concurrency
+
+    def _start_holder(self, run_id: str) -> None:
+        with self._holders_lock:
+            self._holders_running += 1
+
+        def ended() -> None:
+            with self._holders_lock:
+                self._holders_running -= 1
+
+        self._start_now(run_id, ended)
+
+    def _start_now(self, run_id: str, ended: Any) -> None:
+        """Start a run here and now, without waiting for the queue's next poll or a dequeue
+        transaction; ``ended()`` once it is over. Durable all the same (the workflow's row is
+        written before it starts, and DBOS resumes it at this executor's next launch, or
+        ``recover`` hands it on)."""
         try:
             with SetWorkflowID(run_id):
                 handle = DBOS.start_workflow(run_flow, run_id)
         except BaseException:
-            self._direct_slots.release()
+            ended()
             raise
         future = getattr(handle, "future", None)  # None: the run existed already, nothing started
         if future is None:
-            self._direct_slots.release()
+            ended()
         else:
-            future.add_done_callback(lambda _: self._direct_slots.release())
+            future.add_done_callback(lambda _: ended())
 
     def wait(self, run_id: str, timeout: float) -> str | None:
         """The run's final status, or None when it is still queued or running after ``timeout``
@@ -382,10 +410,11 @@ class DbosRuntime:
                 else:
                     self._client = DBOSClient(system_database_url=self.system_database_url,
                                               dbos_system_schema=self.schema)
+        # A lease holder never waits behind its key's queued runs (they wait for it).
+        key = None if submission.holds_key else submission.partition_key
         options: dict[str, Any] = {"workflow_name": WORKFLOW_NAME, "workflow_id": submission.run_id,
                                    "app_version": self.app_version, "application_name": APP_NAME,
-                                   "queue_name": QUEUE,
-                                   "queue_partition_key": _queue_key(submission.run_id, submission.partition_key)}
+                                   "queue_name": QUEUE, "queue_partition_key": _queue_key(submission.run_id, key)}
         self._client.enqueue(options, submission.run_id)
 
     def _require_started(self) -> None:
@@ -424,6 +453,8 @@ def run_flow(run_id: str, journal: list[dict[str, Any]] | None = None, part: int
     it recorded (``journal``)."""
     hooks = _active_hooks()
     spec = _bookkeeping(hooks.load, run_id)
+    if spec.partition_key is not None:
+        _wait_for_key(hooks, run_id, spec.partition_key)
     executor = _DurableExecutor(run_id, spec.flow, hooks, journal or [])
     try:
         result = Interpreter(spec.flow, executor, env=spec.env).run(spec.trigger)
@@ -431,6 +462,8 @@ def run_flow(run_id: str, journal: list[dict[str, Any]] | None = None, part: int
         # Hand the rest to a workflow that starts when the wait is over, so that the wait holds
         # no thread, no queue slot and no partition (an enqueue in a workflow is recorded, so a
         # replay of this one finds the continuation instead of making another).
+        if spec.partition_key is not None:
+            _bookkeeping(hooks.release_key, run_id)
         later = f"{run_id}.{part + 1}"
         queue = _runtime._queue  # type: ignore[union-attr]
         with SetEnqueueOptions(delay_seconds=wait.seconds,
@@ -439,6 +472,20 @@ def run_flow(run_id: str, journal: list[dict[str, Any]] | None = None, part: int
         return {"status": "waiting", "continued_by": later}
     _bookkeeping(hooks.finished, run_id, result)
     return {"status": result.status, "error": result.error}
+
+
+def _wait_for_key(hooks: RunHooks, run_id: str, key: str) -> None:
+    """Wait while another run that started at once on ``key`` (holding its lease) is going. The
+    queue let this run in because nothing of the key was in the queue's own slots. No DBOS
+    operation happens here, so a replay makes the same steps however long it waits. A holder not
+    handed to the runtime yet (its hand-over was lost) is waited for: housekeeping hands it on.
+    A lease whose run the runtime reports ended is no reason to wait."""
+    delay = 0.01
+    while (holder := _bookkeeping(hooks.key_holder, run_id, key)) is not None:
+        if _runtime is None or _runtime.status([holder]).get(holder) in ("succeeded", "failed", "stopped"):
+            return
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.25)
 
 
 class _LongWait(Exception):
