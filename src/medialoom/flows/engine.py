@@ -101,7 +101,7 @@ class FlowEngine:
         once when handed over (flows/key_leases.py). Only a process that executes runs, with its
         runtime up and room for one more such run, starts runs at once."""
         return (run.partition_key is not None and self.executing and self.runtime_started
-                and self.runtime.can_start_now() and key_leases.claim(session, run.run_id, run.partition_key))
+                and self.runtime.can_start_now() and key_leases.claim(session, run))
 
     def submit(self, submission: Submission) -> None:
         """Hand a committed run to the runtime now. In a process that does not execute flows a
@@ -166,14 +166,16 @@ class FlowEngine:
 
     def resubmit_lost(self) -> int:
         with self.db.read() as session:
-            queued = session.execute(select(FlowRun.run_id, FlowRun.partition_key, FlowKeyLease.run_id.is_not(None))
-                                     .outerjoin(FlowKeyLease, FlowKeyLease.run_id == FlowRun.run_id).where(
-                FlowRun.status == "queued", FlowRun.created_at <= utcnow() - LOST_AFTER).limit(500)).all()
+            queued = session.execute(
+                select(FlowRun.id, FlowRun.run_id, FlowRun.partition_key, FlowKeyLease.run_id.is_not(None))
+                .outerjoin(FlowKeyLease, FlowKeyLease.run_id == FlowRun.run_id)
+                .where(FlowRun.status == "queued", FlowRun.created_at <= utcnow() - LOST_AFTER).limit(500)).all()
         if not queued:
             return 0
         self.ensure_runtime()
-        known = self.runtime.status([run_id for run_id, _, _ in queued])
-        lost = [Submission(run_id, key, holds_key=bool(holds)) for run_id, key, holds in queued if run_id not in known]
+        known = self.runtime.status([run_id for _, run_id, _, _ in queued])
+        lost = [Submission(run_id, key, holds_key=bool(holds), sequence=pk)
+                for pk, run_id, key, holds in queued if run_id not in known]
         for submission in lost:
             self.runtime.submit(submission)
         if lost:

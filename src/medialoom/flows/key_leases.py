@@ -23,12 +23,13 @@ from sqlalchemy.orm import Session
 from medialoom.db.models import FlowKeyLease, FlowRun
 
 
-def claim(session: Session, run_id: str, key: str) -> bool:
-    """In the transaction creating run ``run_id`` (added to ``session``): take ``key``'s lease
-    if no other run of the key is unfinished. True when the run holds it (start it at once)."""
+def claim(session: Session, run: FlowRun) -> bool:
+    """In the transaction creating ``run`` (added to ``session``): take its key's lease if no run
+    of the key created before it is unfinished. True when the run holds it (start it at once)."""
     session.flush()  # the run's row, which the lease refers to
+    key, run_id = run.partition_key, run.run_id
     busy = session.scalar(select(FlowRun.id).where(FlowRun.partition_key == key, FlowRun.finished_at.is_(None),
-                                                   FlowRun.run_id != run_id).limit(1))
+                                                   FlowRun.id < run.id).limit(1))
     if busy is not None:
         return False
     # Whatever lease the key has belongs to a run that has ended. On PostgreSQL, of two

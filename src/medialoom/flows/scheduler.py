@@ -92,5 +92,5 @@ class Scheduler:
         except IntegrityError:
             return 0
         for run in runs:
-            self.submit(Submission(run.run_id, run.partition_key))
+            self.submit(Submission(run.run_id, run.partition_key, sequence=run.id))
         return len(runs)

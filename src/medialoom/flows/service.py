@@ -218,7 +218,7 @@ class Flows:
         with self.db.write() as session:
             session.add(run)
             holds_key = self.engine.claims_key(session, run)
-        self.engine.submit(Submission(run.run_id, partition_key, holds_key=holds_key))
+        self.engine.submit(Submission(run.run_id, partition_key, holds_key=holds_key, sequence=run.id))
         return run
 
     def runs(self, env: EnvironmentInfo, *, flow_id: str | None = None, status: str | None = None,

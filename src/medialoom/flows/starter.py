@@ -66,7 +66,8 @@ class FlowStarter:
                                   trigger_payload={**payload, "event_id": event.event_id},
                                   partition_key=partition_key(payload), chain_depth=depth, created_at=now)
                     session.add(run)
-                    submissions.append(Submission(run.run_id, run.partition_key,
+                    session.flush()  # its id: its place in its asset's order
+                    submissions.append(Submission(run.run_id, run.partition_key, sequence=run.id,
                                                   holds_key=self.engine.claims_key(session, run)))
         if not submissions:
             return None

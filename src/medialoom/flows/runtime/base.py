@@ -64,6 +64,9 @@ class Submission:
     # The run holds its key's lease (flows/key_leases.py): nothing else of the key was queued or
     # running when it was created, so it starts at once instead of through the queue.
     holds_key: bool = False
+    # The run's place in creation order (its row's id): queued runs of one key start in this
+    # order, whatever the order in which they reached the queue.
+    sequence: int | None = None
 
 
 class Runtime(Protocol):

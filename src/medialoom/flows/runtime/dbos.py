@@ -27,7 +27,12 @@ and ``MAX_RECOVERY_ATTEMPTS_EXCEEDED`` read as ``failed``; ``CANCELLED`` (``canc
 
 Runs without a ``partition_key`` submitted in a process that executes runs start at once while
 it has fewer than ``worker_concurrency`` of them running (``_start_now``); beyond that, and from
-other processes, they are queued.
+other processes, they are queued. A run with a key that holds the key's lease (created while
+nothing else of its key was queued or running, flows/key_leases.py; ``Submission.holds_key``)
+starts at once too, always: the queued runs of its key that the queue lets in meanwhile wait for
+it before their first block (``_wait_for_key``), holding their queue slots, so it must never
+wait for one. ``can_start_now`` caps such runs at four times ``worker_concurrency``; beyond that
+runs are created without the lease and queued.
 
 The queue: one, partitioned with ``partition_concurrency=1`` (runs of one key never overlap,
 across every process sharing the system database). A run without a key is queued under a key
@@ -82,7 +87,8 @@ Limits worth knowing:
   it enqueues a continuation (``<run>.1``, ``<run>.2`` ...) that starts when the wait is over
   (DBOS ``delay_seconds``) and replays the run from the journal it is handed, so that a day-long
   delay holds nothing. ``wait``, ``status`` and ``cancel`` follow the continuations. During the
-  wait other runs of the same partition key may run (the key is held only while executing).
+  wait other runs of the same partition key may run (the key is held only while executing; a
+  run holding its key's lease gives it up when the wait begins).
 * A block's ``timeout_seconds`` is enforced by the hooks, not by DBOS (which times out only
   async steps, dbos/_core.py ``invoke_step``): blocks get a deadline, and one that overruns it
   is given up on (flows/runs.py ``_within_timeout``).
@@ -269,7 +275,8 @@ class DbosRuntime:
             self._client_submit(submission)
             return
         queue = self._queue
-        options = SetEnqueueOptions(queue_partition_key=_queue_key(submission.run_id, submission.partition_key))
+        options = SetEnqueueOptions(queue_partition_key=_queue_key(submission.run_id, submission.partition_key),
+                                    priority=_priority(submission))
         if _in_dbos_context():
             # DBOS would record an enqueue inside a workflow as that workflow's child (and a
             # step may not start workflows).
@@ -415,6 +422,8 @@ class DbosRuntime:
         options: dict[str, Any] = {"workflow_name": WORKFLOW_NAME, "workflow_id": submission.run_id,
                                    "app_version": self.app_version, "application_name": APP_NAME,
                                    "queue_name": QUEUE, "queue_partition_key": _queue_key(submission.run_id, key)}
+        if (priority := _priority(submission)) is not None:
+            options["priority"] = priority
         self._client.enqueue(options, submission.run_id)
 
     def _require_started(self) -> None:
@@ -650,6 +659,17 @@ def _decode_pass_result(recorded: dict[str, Any]) -> PassResult:
 def _queue_key(run_id: str, partition_key: str | None) -> str:
     """The queue's partition for a run: its own key, or one of its own when it has none."""
     return partition_key if partition_key is not None else f"run:{run_id}"
+
+
+def _priority(submission: Submission) -> int | None:
+    """The queue's order for a run: its creation order. DBOS takes a partition's runs by
+    priority, then by enqueue time in milliseconds, then by workflow id, so runs of one key
+    enqueued within a millisecond (one batch of events) would start in the random order of their
+    ids. DBOS priorities go up to 2**31 - 1; beyond that many runs the order is enqueue time's.
+    Continuations have none (0, the first): a run already begun goes before later ones."""
+    if submission.sequence is None:
+        return None
+    return max(1, min(submission.sequence, 2**31 - 1))
 
 
 def _last_part(workflow_id: str) -> tuple[str, Any] | None:
