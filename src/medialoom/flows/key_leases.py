@@ -49,10 +49,6 @@ def holder(session: Session, run_id: str, key: str) -> str | None:
                                  FlowRun.finished_at.is_(None)))
 
 
-def holds(session: Session, run_id: str) -> bool:
-    return session.scalar(select(FlowKeyLease.partition_key).where(FlowKeyLease.run_id == run_id)) is not None
-
-
 def release(run_id: str):  # noqa: ANN201 - a statement for the caller's transaction
     return delete(FlowKeyLease).where(FlowKeyLease.run_id == run_id)
 
