@@ -24,10 +24,13 @@ from tests.db import migrated_sqlite
 class Quiet:
     """An engine that executes nothing: runs stay queued."""
 
-    def claims_key(self, session, run) -> bool:  # noqa: ANN001
+    def claims_key(self, connection, run_pk, run_id, key) -> bool:  # noqa: ANN001
         return False
 
     def submit(self, submission: Submission) -> None:
+        pass
+
+    def ensure_runtime(self) -> None:
         pass
 
 

@@ -39,11 +39,18 @@ class FoundAssets:
         return {"resources": self.resources[:max_results], "total_count": len(self.resources)}
 
 
+class NoRuntime:
+    """Flows only saved here: nothing executes them."""
+
+    def ensure_runtime(self) -> None:
+        pass
+
+
 @pytest.fixture
 def setup(tmp_path):
     db = migrated_sqlite(tmp_path / "schedules.db")
     env = Environments(db).create("sched", "sched-key", "sched-secret")
-    flows = Flows(db, load_blocks(), engine=None)
+    flows = Flows(db, load_blocks(), engine=NoRuntime())
     yield db, env, flows
     db.dispose()
 

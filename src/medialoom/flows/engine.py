@@ -17,7 +17,7 @@ import logging
 import threading
 from datetime import timedelta
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import Connection, delete, exists, or_, select
 
 from medialoom.db.models import Flow, FlowExecutor, FlowKeyLease, FlowRun
 from medialoom.db.session import Database, utcnow
@@ -96,12 +96,13 @@ class FlowEngine:
             return bool(session.scalar(select(or_(
                 exists().where(Flow.enabled.is_(True)), exists().where(FlowRun.finished_at.is_(None))))))
 
-    def claims_key(self, session, run: FlowRun) -> bool:  # noqa: ANN001
-        """Whether ``run``, being created in ``session``, takes its key's lease and so starts at
-        once when handed over (flows/key_leases.py). Only a process that executes runs, with its
-        runtime up and room for one more such run, starts runs at once."""
-        return (run.partition_key is not None and self.executing and self.runtime_started
-                and self.runtime.can_start_now() and key_leases.claim(session, run))
+    def claims_key(self, connection: Connection, run_pk: int, run_id: str, key: str | None) -> bool:
+        """Whether the run ``run_id`` (row ``run_pk``), being created in the transaction of
+        ``connection``, takes its key's lease and so starts at once when handed over
+        (flows/key_leases.py). Only a process that executes runs, with its runtime up and room
+        for one more such run, starts runs at once."""
+        return (key is not None and self.executing and self.runtime_started
+                and self.runtime.can_start_now() and key_leases.claim(connection, run_pk, run_id, key))
 
     def submit(self, submission: Submission) -> None:
         """Hand a committed run to the runtime now. In a process that does not execute flows a

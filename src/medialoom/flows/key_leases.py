@@ -16,37 +16,41 @@ without releasing it is ignored by ``holder`` and replaced by the next ``claim``
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from medialoom.db.models import FlowKeyLease, FlowRun
 
 
-def claim(session: Session, run: FlowRun) -> bool:
-    """In the transaction creating ``run`` (added to ``session``): take its key's lease if no run
-    of the key created before it is unfinished. True when the run holds it (start it at once)."""
-    session.flush()  # the run's row, which the lease refers to
-    key, run_id = run.partition_key, run.run_id
-    busy = session.scalar(select(FlowRun.id).where(FlowRun.partition_key == key, FlowRun.finished_at.is_(None),
-                                                   FlowRun.id < run.id).limit(1))
-    if busy is not None:
+def claim(connection: Connection, run_pk: int, run_id: str, key: str) -> bool:
+    """In the transaction creating the run ``run_id`` (row ``run_pk``, written already): take
+    ``key``'s lease if no run of the key created before it is unfinished. True when the run holds
+    it (start it at once)."""
+    if connection.scalar(_EARLIER_UNFINISHED, {"key": key, "run_pk": run_pk}) is not None:
         return False
     # Whatever lease the key has belongs to a run that has ended. On PostgreSQL, of two
     # transactions claiming one idle key at once, the second's insert waits for the first and
     # then inserts nothing.
-    session.execute(delete(FlowKeyLease).where(FlowKeyLease.partition_key == key))
-    dialect = postgresql if session.connection().dialect.name == "postgresql" else sqlite
-    inserted = session.execute(dialect.insert(FlowKeyLease).values(partition_key=key, run_id=run_id)
-                               .on_conflict_do_nothing(index_elements=["partition_key"]))
+    connection.execute(_FORGET_LEASE, {"key": key})
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    inserted = connection.execute(dialect.insert(FlowKeyLease).values(partition_key=key, run_id=run_id)
+                                  .on_conflict_do_nothing(index_elements=["partition_key"]))
     return bool(inserted.rowcount)
 
 
-def holder(session: Session, run_id: str, key: str) -> str | None:
+def holder(connection: Connection, run_id: str, key: str) -> str | None:
     """The unfinished run other than ``run_id`` that holds ``key``'s lease, if any."""
-    return session.scalar(select(FlowKeyLease.run_id).join(FlowRun, FlowRun.run_id == FlowKeyLease.run_id)
-                          .where(FlowKeyLease.partition_key == key, FlowKeyLease.run_id != run_id,
-                                 FlowRun.finished_at.is_(None)))
+    return connection.scalar(_HOLDER, {"key": key, "run_id": run_id})
+
+
+# Statements built once (a statement's cache key is computed once per object).
+_EARLIER_UNFINISHED = select(FlowRun.id).where(FlowRun.partition_key == bindparam("key"),
+                                               FlowRun.finished_at.is_(None), FlowRun.id < bindparam("run_pk")).limit(1)
+_FORGET_LEASE = delete(FlowKeyLease).where(FlowKeyLease.partition_key == bindparam("key"))
+_HOLDER = (select(FlowKeyLease.run_id).join(FlowRun, FlowRun.run_id == FlowKeyLease.run_id)
+           .where(FlowKeyLease.partition_key == bindparam("key"), FlowKeyLease.run_id != bindparam("run_id"),
+                  FlowRun.finished_at.is_(None)))
 
 
 def release(run_id: str):  # noqa: ANN201 - a statement for the caller's transaction

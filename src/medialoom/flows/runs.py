@@ -27,11 +27,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Executable, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from medialoom.db.models import Environment, Flow, FlowRun, FlowRunStep, FlowVariable, FlowVersion, OutboxEvent
+from medialoom.db.models import (Environment, Flow, FlowKeyLease, FlowRun, FlowRunStep, FlowVariable, FlowVersion,
+                                 OutboxEvent)
 from medialoom.db.session import Database, utcnow
 from medialoom.events import causation, outbox
 from medialoom.events.causation import Cause
@@ -61,6 +62,26 @@ MASK = "********"
 # engine starts at once (3 x MEDIALOOM_FLOW_CONCURRENCY runs, up to 20 loop items each), since a
 # block waiting for a thread is already spending its timeout (threads start only when needed).
 BLOCK_THREADS = 256
+
+# What ``load`` reads, built once (a statement's cache key is computed once per object).
+_RUN_TO_LOAD = (
+    select(FlowRun.id, FlowRun.environment_id, FlowRun.flow_pk, FlowRun.version, FlowRun.status,
+           FlowRun.trigger_payload, FlowRun.partition_key, FlowRun.chain_depth, FlowRun.rerun_of,
+           FlowRun.resume_from, Flow.flow_id, Flow.name, FlowKeyLease.run_id.is_not(None).label("holds_key"))
+    .join(Flow, Flow.id == FlowRun.flow_pk)
+    .outerjoin(FlowKeyLease, FlowKeyLease.run_id == FlowRun.run_id)
+    .where(FlowRun.run_id == bindparam("run_id")))
+_VERSION_DOCUMENT = select(FlowVersion.document).where(FlowVersion.flow_pk == bindparam("flow_pk"),
+                                                       FlowVersion.version == bindparam("version"))
+_VARIABLES = select(FlowVariable.name, FlowVariable.value, FlowVariable.secret).where(
+    FlowVariable.environment_id == bindparam("environment_id"))
+
+_MARK_RUNNING = (update(FlowRun).where(FlowRun.id == bindparam("run_pk"), FlowRun.status == "queued")
+                 .values(status="running", started_at=bindparam("loaded")))
+_FINISH = update(FlowRun).where(FlowRun.id == bindparam("run_pk")).values(
+    status=bindparam("new_status"), error=bindparam("new_error"), finished_at=bindparam("finished"),
+    started_at=func.coalesce(FlowRun.started_at, bindparam("loaded", type_=FlowRun.started_at.type)),
+    result=bindparam("new_result", type_=FlowRun.result.type))
 
 # A run log row's columns besides its key (run_pk, block, iteration, attempt).
 _EMPTY_ROW: dict[str, Any] = {"block_type": None, "status": None, "input": None, "output": None, "port": None,
@@ -129,23 +150,21 @@ class RunHooks:
         self._block_threads = ThreadPoolExecutor(max_workers=BLOCK_THREADS, thread_name_prefix="medialoom-block")
 
     def load(self, run_id: str) -> RunSpec:
-        with self.db.read() as session:
-            row = session.execute(select(FlowRun, Flow.flow_id, Flow.name).join(Flow, Flow.id == FlowRun.flow_pk)
-                                  .where(FlowRun.run_id == run_id)).one_or_none()
+        with self.db.read_connection() as connection:
+            row = connection.execute(_RUN_TO_LOAD, {"run_id": run_id}).one_or_none()
             if row is None:
                 raise LookupError(f"run {run_id} is not in the database")
-            run, flow_id, name = row
-            flow = self.saved.get(flow_id, run.version, lambda: session.scalar(select(FlowVersion.document).where(
-                FlowVersion.flow_pk == run.flow_pk, FlowVersion.version == run.version)))
-            variables = session.execute(select(FlowVariable.name, FlowVariable.value, FlowVariable.secret)
-                                        .where(FlowVariable.environment_id == run.environment_id)).all()
+            flow = self.saved.get(row.flow_id, row.version, lambda: connection.scalar(
+                _VERSION_DOCUMENT, {"flow_pk": row.flow_pk, "version": row.version}))
+            variables = connection.execute(_VARIABLES, {"environment_id": row.environment_id}).all()
             if run_id not in self._facts:  # a concurrent loop's items load the run their parent loaded
                 self._facts[run_id] = _RunFacts(
-                    run.id, run.chain_depth, run.environment_id, flow_id, name,
-                    tuple(value for _, value, secret in variables if secret and value), self._reused(session, run),
-                    _precise_now(), run.partition_key, marked_running=run.status != "queued")
-            payload = run.trigger_payload
-        return RunSpec(flow, payload, {name: value for name, value, _ in variables}, run.partition_key)
+                    row.id, row.chain_depth, row.environment_id, row.flow_id, row.name,
+                    tuple(value for _, value, secret in variables if secret and value),
+                    self._reused(connection, row.rerun_of, row.resume_from),
+                    _precise_now(), row.partition_key, marked_running=row.status != "queued")
+        return RunSpec(flow, row.trigger_payload, {name: value for name, value, _ in variables}, row.partition_key,
+                       holds_key=row.holds_key)
 
     def replayable(self, call: BlockCall) -> bool:
         block_type = self.blocks.get(call.type)
@@ -233,21 +252,21 @@ class RunHooks:
             self._tell_of_failure(run_id, result.error)
         failed = result.status == "failed"
         facts.marked_running = True  # the same write says how it ended
-        self._write(facts, update(FlowRun).where(FlowRun.id == facts.run_pk).values(
-            status=result.status, error=result.error if failed else None, finished_at=_precise_now(),
-            started_at=func.coalesce(FlowRun.started_at, facts.loaded_at),
-            result=self._masked(run_id, {"steps": result.steps, "variables": result.variables,
-                                         "message": None if failed else result.error or None})),
-            *([key_leases.release(run_id)] if facts.partition_key else []))
+        self._write(facts, (_FINISH, {
+            "run_pk": facts.run_pk, "new_status": result.status, "new_error": result.error if failed else None,
+            "finished": _precise_now(), "loaded": facts.loaded_at,
+            "new_result": self._masked(run_id, {"steps": result.steps, "variables": result.variables,
+                                                "message": None if failed else result.error or None})}),
+            *([(key_leases.release(run_id), None)] if facts.partition_key else []))
         self._facts.pop(run_id, None)
 
     def key_holder(self, run_id: str, key: str) -> str | None:
-        with self.db.read() as session:
-            return key_leases.holder(session, run_id, key)
+        with self.db.read_connection() as connection:
+            return key_leases.holder(connection, run_id, key)
 
     def release_key(self, run_id: str) -> None:
-        with self.db.write() as session:
-            session.execute(key_leases.release(run_id))
+        with self.db.write_connection() as connection:
+            connection.execute(key_leases.release(run_id))
 
     def _run_facts(self, run_id: str) -> _RunFacts:
         facts = self._facts.get(run_id)
@@ -257,16 +276,17 @@ class RunHooks:
         return facts
 
     @staticmethod
-    def _reused(session, run: FlowRun) -> dict[tuple[str, str], tuple[str, str | None, Any]]:  # noqa: ANN001
+    def _reused(connection: Connection, rerun_of: str | None,
+                resume_from: str | None) -> dict[tuple[str, str], tuple[str, str | None, Any]]:
         """For a re-run from the failed block: the original's succeeded steps (the last attempt
         of each wins), by (block, iteration)."""
         reuse: dict[tuple[str, str], tuple[str, str | None, Any]] = {}
-        if run.rerun_of and run.resume_from == "failed":
-            for block, iteration, block_type, port, output in session.execute(
+        if rerun_of and resume_from == "failed":
+            for block, iteration, block_type, port, output in connection.execute(
                     select(FlowRunStep.block, FlowRunStep.iteration, FlowRunStep.block_type,
                            FlowRunStep.port, FlowRunStep.output)
                     .join(FlowRun, FlowRun.id == FlowRunStep.run_pk)
-                    .where(FlowRun.run_id == run.rerun_of, FlowRunStep.status == "succeeded")
+                    .where(FlowRun.run_id == rerun_of, FlowRunStep.status == "succeeded")
                     .order_by(FlowRunStep.id)):
                 reuse[(block, iteration)] = (block_type, port, output)
         return reuse
@@ -319,26 +339,25 @@ class RunHooks:
         with facts.lock:
             facts.unwritten.append(row)
 
-    def _write(self, facts: _RunFacts, *statements: Any) -> None:
+    def _write(self, facts: _RunFacts, *statements: tuple[Executable, dict[str, Any] | None]) -> None:
         """One transaction: the rows waiting (new ones inserted, those a replay repeats replaced),
-        the run marked running on its first write, then ``statements``."""
+        the run marked running on its first write, then ``statements`` (with their parameters)."""
         with facts.lock:
-            with self.db.write() as session:
+            with self.db.write_connection() as connection:
                 if not facts.marked_running:
-                    session.execute(update(FlowRun).where(FlowRun.id == facts.run_pk, FlowRun.status == "queued")
-                                    .values(status="running", started_at=facts.loaded_at))
+                    connection.execute(_MARK_RUNNING, {"run_pk": facts.run_pk, "loaded": facts.loaded_at})
                 if facts.unwritten:
                     rows = {(row["block"], row["iteration"], row["attempt"]): {**_EMPTY_ROW, **row}
                             for row in facts.unwritten}
-                    session.execute(self._upsert_rows(session), list(rows.values()))
-                for statement in statements:
-                    session.execute(statement)
+                    connection.execute(self._upsert_rows(), list(rows.values()))
+                for statement, parameters in statements:
+                    connection.execute(statement, parameters)
             facts.marked_running, facts.unwritten = True, []  # committed
 
-    def _upsert_rows(self, session):  # noqa: ANN001
+    def _upsert_rows(self):  # noqa: ANN202
         if self._upsert is None:
             table = FlowRunStep.__table__
-            dialect_insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+            dialect_insert = sqlite_insert if self.db.is_sqlite else postgresql_insert
             statement = dialect_insert(table)
             self._upsert = statement.on_conflict_do_update(
                 index_elements=["run_pk", "block", "iteration", "attempt"],

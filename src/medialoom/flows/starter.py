@@ -18,6 +18,7 @@ from medialoom.flows.definition import FlowDocument
 from medialoom.flows.engine import FlowEngine
 from medialoom.flows.inbox import Inbox
 from medialoom.flows.runtime.base import Submission
+from medialoom.flows.service import record_run
 from medialoom.flows.ids import new_id
 from medialoom.flows.triggers import TRIGGERS, per_asset, partition_key, triggers_for
 
@@ -42,6 +43,7 @@ class FlowStarter:
         if not flows:
             return None
         submissions = []
+        connection = session.connection()
         told: set[str] = set()  # inbox messages about stopped chains written in this batch
         now = utcnow()
         facts = _asset_facts(session, events)
@@ -65,10 +67,9 @@ class FlowStarter:
                                   version=flow.current_version, status="queued", trigger_type=flow.trigger_type,
                                   trigger_payload={**payload, "event_id": event.event_id},
                                   partition_key=partition_key(payload), chain_depth=depth, created_at=now)
-                    session.add(run)
-                    session.flush()  # its id: its place in its asset's order
-                    submissions.append(Submission(run.run_id, run.partition_key, sequence=run.id,
-                                                  holds_key=self.engine.claims_key(session, run)))
+                    run_pk = record_run(connection, run)  # also its place in its asset's order
+                    submissions.append(Submission(run.run_id, run.partition_key, sequence=run_pk, holds_key=(
+                        self.engine.claims_key(connection, run_pk, run.run_id, run.partition_key))))
         if not submissions:
             return None
         return lambda: self._submit(submissions)

@@ -29,6 +29,7 @@ class RunSpec:
     trigger: dict[str, Any]  # the trigger's payload
     env: dict[str, Any] = field(default_factory=dict)  # environment variables the flow may read
     partition_key: str | None = None  # the key it was submitted with (its continuations keep it)
+    holds_key: bool = False  # the run holds its key's lease: it has no holder to wait for
 
 
 class RunHooks(Protocol):

@@ -462,7 +462,7 @@ def run_flow(run_id: str, journal: list[dict[str, Any]] | None = None, part: int
     it recorded (``journal``)."""
     hooks = _active_hooks()
     spec = _bookkeeping(hooks.load, run_id)
-    if spec.partition_key is not None:
+    if spec.partition_key is not None and not spec.holds_key:
         _wait_for_key(hooks, run_id, spec.partition_key)
     executor = _DurableExecutor(run_id, spec.flow, hooks, journal or [])
     try:
