@@ -9,6 +9,9 @@ For each database (a fresh server each):
 1. **no-op flows/s**: a flow of three ``set_variables`` blocks, ``--runs`` manual runs started
    through the flows API by 4 client threads; from the first start to the last run's end
    (polled from the run list); the server's CPU per run from /proc.
+   **fan-out**: the same flow on ``tags_changed``, started by one ``add_tag`` call of the SDK on
+   ``--runs`` assets (uploaded first): from the call to the last run's end, one run per asset,
+   each holding its asset's lease. What a bulk change costs, without an HTTP request per run.
 2. **per block**: one run at a time of a 1-block and an 11-block no-op flow (``--samples`` each);
    the difference of median run durations over 10 is what one more block costs. A run's
    ``duration_ms`` goes from its load to its end, so queueing is left out; the run log's writes
@@ -130,6 +133,27 @@ def throughput(server: RunningServer, api: Api, runs: int) -> str:
             f"{failed} failed")
 
 
+def fan_out(server: RunningServer, api: Api, runs: int, folder: Path) -> str:
+    os.environ["CLOUDINARY_URL"] = server.cloudinary_url
+    cloudinary.reset_config()
+    image = make_image(folder / "fan-out.png", 8, 8)
+    public_ids = [cloudinary.uploader.upload(str(image), public_id=f"fan-out/{n}")["public_id"] for n in range(runs)]
+    document = {**noop_flow(3), "name": "fan-out", "trigger": {"type": "tags_changed"}}
+    flow = api("POST", "flows", {"document": document, "enabled": True})
+    cpu_before, started = cpu_seconds(server.process.pid), time.perf_counter()
+    for chunk in range(0, runs, 1000):  # the Upload API's limit per call
+        cloudinary.uploader.add_tag("fan-out", public_ids[chunk:chunk + 1000])
+    finished = wait_all(api, flow["flow_id"], runs)
+    elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(server.process.pid) - cpu_before
+    api("POST", f"flows/{flow['flow_id']}/disable")
+    failed = [run for run in finished if run["status"] != "succeeded"]
+    if failed:
+        print(f"  a failed run: {failed[0]['error']}", flush=True)
+    return (f"fan-out, one add_tag call on {runs} assets: {len(finished) / elapsed:.1f} flows/s ({elapsed:.2f} s), "
+            f"server CPU {cpu / len(finished) * 1000:.1f} ms per run, {len(failed)} failed")
+
+
 def per_block(api: Api, samples: int) -> str:
     timings: dict[int, list[float]] = {}
     for blocks in (1, 11):
@@ -199,6 +223,7 @@ def main() -> None:
                 api = Api(server)
                 print(f"\n{database}", flush=True)
                 print("  " + throughput(server, api, args.runs), flush=True)
+                print("  " + fan_out(server, api, args.runs, Path(scratch)), flush=True)
                 print("  " + per_block(api, args.samples), flush=True)
                 print("  " + end_to_end(server, api, receiver, args.uploads, Path(scratch)), flush=True)
 
