@@ -27,19 +27,17 @@ class AdminRateLimits:
     def __init__(self, db: Database, limit: int) -> None:
         self.db = db
         self.limit = limit
+        insert = (sqlite if db.is_sqlite else postgresql).insert(RateWindow)
+        self._count = insert.on_conflict_do_update(index_elements=["environment_id", "window_start"],
+                                                   set_={"calls": RateWindow.calls + 1}).returning(RateWindow.calls)
 
     def take(self, environment_id: int) -> Budget:
         """Count one call; a 420 once the hour's budget is spent (the refused call counts too,
         so hammering does not earn a faster reset)."""
         window = int(time.time()) // WINDOW_SECONDS * WINDOW_SECONDS
-        with self.db.write() as session:
-            connection = session.connection()
-            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-            statement = dialect.insert(RateWindow).values(environment_id=environment_id, window_start=window, calls=1)
-            statement = statement.on_conflict_do_update(
-                index_elements=["environment_id", "window_start"],
-                set_={"calls": RateWindow.calls + 1}).returning(RateWindow.calls)
-            calls = connection.execute(statement).scalar_one()
+        with self.db.write_connection() as connection:  # every Admin call passes here: no ORM session
+            calls = connection.execute(self._count, {"environment_id": environment_id, "window_start": window,
+                                                     "calls": 1}).scalar_one()
             if calls == 1:  # a new window: forget the old ones
                 connection.execute(delete(RateWindow).where(RateWindow.environment_id == environment_id,
                                                             RateWindow.window_start < window))
