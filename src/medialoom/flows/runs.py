@@ -144,6 +144,9 @@ class RunHooks:
         # Per run: filled by load (at its start, every replay and every continuation), dropped
         # when it finishes here.
         self._facts: dict[str, _RunFacts] = {}
+        # Runs finished here, for runs waiting for their key's holder (await_run_end).
+        self._ended = 0
+        self._run_ended = threading.Condition()
         self.saved = SavedVersions()
         self._upsert: Any = None
         # Blocks with effects run here, so that a hung one can be given up on (_within_timeout).
@@ -259,6 +262,16 @@ class RunHooks:
                                                 "message": None if failed else result.error or None})}),
             *([(key_leases.release(run_id), None)] if facts.partition_key else []))
         self._facts.pop(run_id, None)
+        with self._run_ended:
+            self._ended += 1
+            self._run_ended.notify_all()
+
+    def runs_ended(self) -> int:
+        return self._ended
+
+    def await_run_end(self, seen: int, timeout: float) -> None:
+        with self._run_ended:
+            self._run_ended.wait_for(lambda: self._ended > seen, timeout)
 
     def key_holder(self, run_id: str, key: str) -> str | None:
         with self.db.read_connection() as connection:

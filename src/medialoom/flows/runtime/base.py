@@ -57,6 +57,14 @@ class RunHooks(Protocol):
     def release_key(self, run_id: str) -> None:
         """The run starts a long wait: other runs of its key may go meanwhile."""
 
+    def runs_ended(self) -> int:
+        """How many runs have finished in this process so far (see ``await_run_end``)."""
+
+    def await_run_end(self, seen: int, timeout: float) -> None:
+        """Return once more than ``seen`` runs have finished in this process, or after
+        ``timeout`` seconds: a run waiting for its key's holder wakes as soon as a holder here
+        ends instead of at its next poll (a holder in another process is found by polling)."""
+
 
 @dataclass(frozen=True)
 class Submission:

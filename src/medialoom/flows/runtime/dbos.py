@@ -490,10 +490,14 @@ def _wait_for_key(hooks: RunHooks, run_id: str, key: str) -> None:
     handed to the runtime yet (its hand-over was lost) is waited for: housekeeping hands it on.
     A lease whose run the runtime reports ended is no reason to wait."""
     delay = 0.01
-    while (holder := _bookkeeping(hooks.key_holder, run_id, key)) is not None:
+    while True:
+        seen = hooks.runs_ended()  # before the check, so that an end right after it wakes the wait
+        holder = _bookkeeping(hooks.key_holder, run_id, key)
+        if holder is None:
+            return
         if _runtime is None or _runtime.status([holder]).get(holder) in ("succeeded", "failed", "stopped"):
             return
-        time.sleep(delay)
+        hooks.await_run_end(seen, delay)
         delay = min(delay * 1.5, 0.25)
 
 
