@@ -91,8 +91,9 @@ def wait_all(api: Api, flow_id: str, count: int, timeout: float = 600) -> list[d
         unfinished = any(api("GET", f"flows/{flow_id}/runs?status={status}&max_results=1")["runs"]
                          for status in ("queued", "running"))
         if not unfinished:
+            # Runs created between the two polls above are queued in this list: check it too.
             runs = all_runs(api, flow_id)
-            if len(runs) >= count:
+            if len(runs) >= count and all(run["status"] in ("succeeded", "failed", "stopped") for run in runs):
                 return runs
         if time.monotonic() > deadline:
             raise RuntimeError(f"runs of {flow_id} did not finish")
