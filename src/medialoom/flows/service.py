@@ -8,6 +8,7 @@ hand-over was lost with its process is handed over again by the engine's houseke
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Mapping
@@ -29,6 +30,8 @@ from medialoom.flows.ids import new_id
 from medialoom.flows.runtime.base import Submission
 from medialoom.flows import webhooks
 from medialoom.flows.triggers import TRIGGERS, InputParams, WebhookParams, check_inputs
+
+log = logging.getLogger("medialoom.flows")
 
 MAX_FLOWS = 1000
 MAX_DOCUMENT_BYTES = 1 << 20
@@ -67,7 +70,7 @@ class Flows:
                                     note=note, created_at=now))
             described = self._describe(row, flow)
         if enabled:
-            self.engine.ensure_runtime()  # see set_enabled
+            self._start_runtime()
         return described
 
     def update(self, env: EnvironmentInfo, flow_id: str, document: object, *, note: str = "") -> dict:
@@ -89,10 +92,17 @@ class Flows:
             row.enabled, row.updated_at = enabled, utcnow()
             described = self._describe(row, self._document(session, row, row.current_version))
         if enabled:
-            # The runtime up before the flow's first event: runs created while it is down are
-            # queued instead of starting at once (FlowEngine.claims_key).
-            self.engine.ensure_runtime()
+            self._start_runtime()
         return described
+
+    def _start_runtime(self) -> None:
+        """The runtime up before an enabled flow's first event: runs created while it is down are
+        queued instead of starting at once (FlowEngine.claims_key). The flow is saved whatever
+        happens here; if the runtime cannot start now, housekeeping tries again."""
+        try:
+            self.engine.ensure_runtime()
+        except Exception:  # noqa: BLE001
+            log.exception("the flow runtime did not start; housekeeping will try again")
 
     def get(self, env: EnvironmentInfo, flow_id: str, version: int | None = None) -> dict:
         with self.db.read() as session:
