@@ -33,9 +33,7 @@ def claim(connection: Connection, run_pk: int, run_id: str, key: str) -> bool:
     # transactions claiming one idle key at once, the second's insert waits for the first and
     # then inserts nothing.
     connection.execute(_FORGET_LEASE, {"key": key})
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    inserted = connection.execute(dialect.insert(FlowKeyLease).values(partition_key=key, run_id=run_id)
-                                  .on_conflict_do_nothing(index_elements=["partition_key"]))
+    inserted = connection.execute(_TAKE_LEASE[connection.dialect.name], {"partition_key": key, "run_id": run_id})
     return bool(inserted.rowcount)
 
 
@@ -48,6 +46,8 @@ def holder(connection: Connection, run_id: str, key: str) -> str | None:
 _EARLIER_UNFINISHED = select(FlowRun.id).where(FlowRun.partition_key == bindparam("key"),
                                                FlowRun.finished_at.is_(None), FlowRun.id < bindparam("run_pk")).limit(1)
 _FORGET_LEASE = delete(FlowKeyLease).where(FlowKeyLease.partition_key == bindparam("key"))
+_TAKE_LEASE = {dialect.dialect.name: dialect.insert(FlowKeyLease).on_conflict_do_nothing(index_elements=["partition_key"])
+               for dialect in (postgresql, sqlite)}
 _HOLDER = (select(FlowKeyLease.run_id).join(FlowRun, FlowRun.run_id == FlowKeyLease.run_id)
            .where(FlowKeyLease.partition_key == bindparam("key"), FlowKeyLease.run_id != bindparam("run_id"),
                   FlowRun.finished_at.is_(None)))
