@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import os
 import threading
+from functools import partial
 
 import pytest
 
+from medialoom.media.video_frames import frame_at
 from medialoom.storage import BlobNotFound, InvalidBlobKey, LocalBlobStore
+from medialoom.storage.reader import open_blob
 
 
 @pytest.mark.parametrize("payload", [b"", b"small", os.urandom(3 * 1024 * 1024 + 17)])
@@ -100,3 +103,48 @@ def test_local_symlink_escape_is_refused(tmp_path):
     with pytest.raises(InvalidBlobKey):
         store.put("env/link/new", b"x")
     assert not (outside / "new").exists()
+
+
+def test_a_blob_opened_as_a_file_reads_and_seeks_like_the_bytes(store):
+    payload = os.urandom(300_000)
+    store.put("env/1/f", payload)
+    with open_blob(store, "env/1/f", read_ahead=65536) as file:
+        assert file.read(10) == payload[:10]
+        file.seek(-5, io.SEEK_END)
+        assert file.read() == payload[-5:] and file.read(1) == b""
+        file.seek(100_000)
+        assert file.read(150_000) == payload[100_000:250_000]  # across several read-ahead windows
+        file.seek(3)
+        assert file.tell() == 3 and file.read(4) == payload[3:7]
+    with pytest.raises(BlobNotFound):
+        open_blob(store, "env/1/missing")
+
+
+def test_a_video_still_reads_a_part_of_a_large_video(store):
+    """A thumbnail in the middle of a video needs its index and one group of pictures, not the file."""
+    from tests.unit.test_video_frames import BLUE, assert_colour, make_noisy_video
+
+    video = make_noisy_video(seconds=12, marker_second=6, marker=BLUE)
+    store.put("env/1/clip.mp4", video)
+    counting = _CountingReads(store)
+    still = frame_at(partial(open_blob, counting, "env/1/clip.mp4", read_ahead=65536), 6.5)
+    assert_colour(still, BLUE)
+    assert counting.bytes_read < len(video) / 4, (counting.bytes_read, len(video))
+
+
+class _CountingReads:
+    """The store, counting the bytes its ranged reads hand out (never a local path: ranges only)."""
+
+    def __init__(self, store) -> None:
+        self._store, self.bytes_read = store, 0
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def local_path(self, key):
+        return None
+
+    def iter_bytes(self, key, chunk_size=1 << 20, start=0, end=None):
+        for chunk in self._store.iter_bytes(key, chunk_size, start, end):
+            self.bytes_read += len(chunk)
+            yield chunk

@@ -71,6 +71,19 @@ def test_uploads_renames_and_deletes_on_postgres_and_s3(scaled, files, tmp_path)
     assert leftover_sessions == 0
 
 
+def test_a_video_thumbnail_is_taken_from_the_video_in_s3(scaled, tmp_path):
+    """The still is read from the bucket in ranges (the video is never fetched whole)."""
+    from tests.sdk.test_delivery import BLUE, decoded, fetch, near, pixel
+    from tests.unit.test_video_frames import make_video
+
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(make_video())  # one second each of red, blue, green
+    public_id = cloudinary.uploader.upload(str(path), resource_type="video", public_id="scaled/clip")["public_id"]
+    still = fetch(cloudinary.utils.cloudinary_url(public_id, resource_type="video", format="jpg",
+                                                  start_offset=1.5)[0])
+    assert still.status_code == 200 and near(pixel(decoded(still), 0.5, 0.5), BLUE, 60)
+
+
 def test_concurrent_uploads_of_one_public_id_leave_one_asset(scaled, files):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -45,6 +45,31 @@ def make_video(codec: str = "libx264", container_format: str = "mp4", colours=(R
     return buffer.getvalue()
 
 
+def make_noisy_video(*, seconds: int, marker_second: int, marker: tuple[int, int, int],
+                     size: tuple[int, int] = (160, 120)) -> bytes:
+    """An MP4 of random noise (large for its length: noise does not compress) with a keyframe each
+    second and one second of a solid ``marker`` colour; the index is written at the end, as usual."""
+    width, height = size
+    random = numpy.random.default_rng(7)
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as output:
+        stream = output.add_stream("libx264", rate=FPS, options={"crf": "10", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = FPS
+        for second in range(seconds):
+            for _ in range(FPS):
+                if second == marker_second:
+                    pixels = numpy.empty((height, width, 3), dtype=numpy.uint8)
+                    pixels[:] = marker
+                else:
+                    pixels = random.integers(0, 256, (height, width, 3), dtype=numpy.uint8)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                    output.mux(packet)
+        for packet in stream.encode():
+            output.mux(packet)
+    return buffer.getvalue()
+
+
 def colour_of(image: pyvips.Image, x: int | None = None, y: int | None = None) -> tuple[int, ...]:
     x = image.width // 2 if x is None else x
     y = image.height // 2 if y is None else y

@@ -26,6 +26,7 @@ from medialoom.delivery.named import NamedTransformations
 from medialoom.errors import BadRequest
 from medialoom.media.video_frames import frame_at, parse_offset
 from medialoom.storage import BlobStore
+from medialoom.storage.reader import open_blob
 from medialoom.transform.grammar import Transformation, TransformationError, canonical, parse
 from medialoom.transform.render import Rendered, Renderer, check_supported
 
@@ -137,7 +138,8 @@ class Producer:
     def _render(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str, save_data: bool,
                 renderer: Renderer) -> Rendered:
         if asset.resource_type == "video":
-            still = frame_at(self.blobs.get(asset.blob_key), parse_offset(prepared.frame or "auto"),
+            # Videos are read in ranges, never whole: a thumbnail needs a few MB of a file of GBs.
+            still = frame_at(partial(open_blob, self.blobs, asset.blob_key), parse_offset(prepared.frame or "auto"),
                              max_pixels=renderer.max_pixels)
             source: bytes | Path = still.write_to_buffer(".png", compression=1)
         else:

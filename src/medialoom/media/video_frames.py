@@ -18,9 +18,11 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyvips
 
@@ -79,15 +81,17 @@ def parse_offset(value: str) -> Offset | None:
     return Offset(seconds=number)
 
 
-def frame_at(data: bytes, offset: float | Offset | None = None, *,
+def frame_at(source: bytes | Callable[[], BinaryIO], offset: float | Offset | None = None, *,
              max_pixels: int = DEFAULT_MAX_PIXELS) -> pyvips.Image:
     """The frame shown at ``offset`` (seconds, or an :class:`Offset`; ``None``: the middle) as 8-bit sRGB.
 
-    The first frame at or after the offset is taken; an offset past the end gives the last frame.
+    ``source`` is the video's bytes, or a function opening it as a seekable file (a large video
+    is then read in the ranges the demuxer asks for, never whole). The first frame at or after
+    the offset is taken; an offset past the end gives the last frame.
     """
     av = _av()
-    container = _open(av, data)
-    try:
+    with ExitStack() as cleanup:
+        container = _open(av, source, cleanup)
         stream = next(iter(container.streams.video), None)
         if stream is None:
             raise VideoFrameError("The file holds no video stream")
@@ -109,12 +113,10 @@ def frame_at(data: bytes, offset: float | Offset | None = None, *,
             if target > start:
                 # The seek could not be trusted: start over and decode from the first frame.
                 container.close()
-                container = _open(av, data)
+                container = _open(av, source, cleanup)
                 stream = next(iter(container.streams.video))
             frame = _decode_from(av, container, stream, target, max_pixels)
         return _to_image(frame)
-    finally:
-        container.close()
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -127,15 +129,18 @@ def _av() -> Any:
     return av
 
 
-def _open(av: Any, data: bytes) -> Any:
+def _open(av: Any, source: bytes | Callable[[], BinaryIO], cleanup: ExitStack) -> Any:
+    """The container, closed by ``cleanup`` with the file under it (PyAV leaves a file object open)."""
+    file = io.BytesIO(source) if isinstance(source, bytes) else source()
+    cleanup.callback(file.close)
     try:
-        container = av.open(io.BytesIO(data), mode="r")
+        container = av.open(file, mode="r")
     except (av.FFmpegError, ValueError, OSError, EOFError) as error:
         raise VideoFrameError(f"Cannot read this video: {_reason(error)}") from None
+    cleanup.callback(container.close)
     # FFmpeg also opens single pictures (PNG, JPEG, ... through its image pipes); they are
     # images, not videos, and belong to the image renderer.
     if container.format.name.endswith("_pipe") or container.format.name == "image2":
-        container.close()
         raise VideoFrameError(f"Not a video: the file is a single {container.format.name.removesuffix('_pipe')} "
                               "picture")
     return container
