@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # one rendering waits on storage or Python, another uses the CPU (+11 % requests/s at 8
     # clients on 2 CPUs over one per CPU).
     max_concurrent_derivations: int = 0
+    # eager_async work is a job leased to the process rendering it, renewed every third of this;
+    # a job whose process died is taken up elsewhere once its lease has run out.
+    eager_lease_seconds: float = 60.0
     # libvips threads per rendering. Renderings run side by side, so one each keeps the CPUs
     # busy without threads competing (+5 % requests/s at 8 clients); raise it for fewer, larger
     # images where one request's latency matters most.

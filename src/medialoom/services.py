@@ -140,7 +140,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         derivations=derivations,
         named=named,
         producer=producer,
-        eager=Eager(db, producer, settings.effective_public_url),
+        eager=Eager(db, producer, settings.effective_public_url, lease_seconds=settings.eager_lease_seconds),
         dispatcher=Dispatcher(
             db, Sender(allow, timeout=settings.notification_timeout_seconds, max_connections=settings.notification_senders),
             RetrySchedule.parse(settings.notification_retry_schedule or DEFAULT_SCHEDULE),

@@ -36,7 +36,7 @@ class EnvironmentInfo:
         return f"cloudinary://{self.api_key}:{self.api_secret}@{self.cloud_name}"
 
 
-def _snapshot(row: Environment) -> EnvironmentInfo:
+def snapshot(row: Environment) -> EnvironmentInfo:
     return EnvironmentInfo(
         id=row.id,
         cloud_name=row.cloud_name,
@@ -125,7 +125,7 @@ class Environments:
             )
             session.add(row)
             session.flush()
-            return _snapshot(row)
+            return snapshot(row)
 
     def configure(self, cloud_name: str, *, strict_transformations: bool | None = None,
                   auth_token_key: str | None = None, signature_algorithm: str | None = None) -> EnvironmentInfo:
@@ -145,14 +145,14 @@ class Environments:
             if signature_algorithm is not None:
                 row.signature_algorithm = signature_algorithm
             session.flush()
-            info = _snapshot(row)
+            info = snapshot(row)
         with self._lock:
             self._cache.pop(cloud_name, None)
         return info
 
     def list(self) -> list[EnvironmentInfo]:
         with self.db.read() as session:
-            return [_snapshot(row) for row in session.scalars(select(Environment).order_by(Environment.id))]
+            return [snapshot(row) for row in session.scalars(select(Environment).order_by(Environment.id))]
 
     def by_cloud_name(self, cloud_name: str) -> EnvironmentInfo | None:
         now = time.monotonic()
@@ -161,7 +161,7 @@ class Environments:
             return cached[1]
         with self.db.read() as session:
             row = session.scalar(select(Environment).where(Environment.cloud_name == cloud_name))
-            info = _snapshot(row) if row else None
+            info = snapshot(row) if row else None
         if info is not None:
             with self._lock:
                 self._cache[cloud_name] = (now + self.CACHE_SECONDS, info)

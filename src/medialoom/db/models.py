@@ -368,6 +368,26 @@ class DerivedFile(Base):
     created_at: Mapped[datetime]
 
 
+class EagerJob(Base):
+    """Eager transformations asked for with ``eager_async``, until they are made and their
+    ``eager`` event written (delivery/eager.py). The process making them holds the lease and
+    renews it; a job whose lease ran out (its process died) is taken up by another."""
+
+    __tablename__ = "eager_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    asset_pk: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    version_id: Mapped[str] = mapped_column(String(32))
+    items: Mapped[list] = mapped_column(JSON)
+    batch_id: Mapped[str] = mapped_column(String(32))
+    notification_url: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    lease_until: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+
+
 class NamedTransformation(Base):
     """``t_<name>`` in a URL stands for ``transformation``. Unnamed entries (``named`` false)
     are transformation strings registered only to mark them ``allowed_for_strict``."""
