@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     # Admin API calls allowed per environment per hour (Cloudinary's plans allow 500-2000);
     # past it the API answers 420 until the hour turns.
     admin_rate_limit: int = 10_000
+    # Per client address and server process (0: no limit). Unsigned uploads per environment
+    # per minute, past which the API answers 429; failed authentications per minute, past which
+    # every authenticated call from the address answers 429 until its failures age out.
+    unsigned_uploads_per_minute: int = 120
+    auth_failures_per_minute: int = 30
     # Transformations rendered at the same time per process (0: two per CPU); more wait. While
     # one rendering waits on storage or Python, another uses the CPU (+11 % requests/s at 8
     # clients on 2 CPUs over one per CPU).

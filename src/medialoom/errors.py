@@ -45,6 +45,17 @@ class RateLimited(ApiError):
     status = 420
 
 
+class TooManyRequests(ApiError):
+    """One client address past its budget (auth/client_limits.py); the official clients raise
+    their rate-limit error for 429 as they do for 420."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PayloadTooLarge(ApiError):
     """For medialoom's own endpoints (flow webhooks), where no Cloudinary client needs a 400."""
 

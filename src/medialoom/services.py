@@ -18,6 +18,7 @@ from medialoom.assets.labels import Labels
 from medialoom.assets.lifecycle import Lifecycle
 from medialoom.assets.presets import Presets
 from medialoom.assets.upload import Uploader
+from medialoom.auth.client_limits import ClientLimits
 from medialoom.auth.environments import EnvironmentInfo, Environments
 from medialoom.auth.rate_limits import AdminRateLimits
 from medialoom.config import Settings
@@ -64,6 +65,7 @@ class Services:
     folders: Folders
     metadata: Metadata
     rate_limits: AdminRateLimits
+    client_limits: ClientLimits
     outbound_allow: AllowList
     derivations: Derivations
     named: NamedTransformations
@@ -136,6 +138,8 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         folders=Folders(db),
         metadata=Metadata(db),
         rate_limits=AdminRateLimits(db, settings.admin_rate_limit),
+        client_limits=ClientLimits(unsigned_uploads_per_minute=settings.unsigned_uploads_per_minute,
+                                   auth_failures_per_minute=settings.auth_failures_per_minute),
         outbound_allow=allow,
         derivations=derivations,
         named=named,

@@ -16,14 +16,14 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from medialoom.api.params import check_notification_urls, read_params
+from medialoom.api.params import check_notification_urls, client_address, read_params
 from medialoom.api.responses import CloudinaryJSON
 from medialoom.assets.codecs import parse_bool
 from medialoom.assets.usage import usage
 from medialoom.auth.environments import EnvironmentInfo
 from medialoom.auth.rate_limits import WINDOW_SECONDS, Budget
 from medialoom.auth.requests import check_basic_auth
-from medialoom.errors import BadRequest, RateLimited
+from medialoom.errors import BadRequest, RateLimited, Unauthorized
 from medialoom.services import Services
 
 router = APIRouter()
@@ -50,8 +50,14 @@ def admin_json(body: Any) -> Response:
 
 async def _authorize(request: Request, cloud: str) -> tuple[Services, EnvironmentInfo]:
     services: Services = request.app.state.services
+    address = client_address(request)
+    services.client_limits.check_not_locked_out(address)
     env = services.environment(cloud)
-    check_basic_auth(env, request.headers.get("authorization"))
+    try:
+        check_basic_auth(env, request.headers.get("authorization"))
+    except Unauthorized:
+        services.client_limits.failed_authentication(address)
+        raise
     try:
         _budget.set(await run_in_threadpool(services.rate_limits.take, env.id))
     except RateLimited:

@@ -29,6 +29,12 @@ MAX_FIELDS = 1000
 NOTIFICATION_URL_PARAMS = ("notification_url", "eager_notification_url")
 
 
+def client_address(request: Request) -> str:
+    """The caller's address, as uvicorn gives it (a proxy's X-Forwarded-For is taken only from
+    the addresses in uvicorn's --forwarded-allow-ips, loopback by default)."""
+    return request.client.host if request.client else ""
+
+
 def check_notification_urls(values: dict[str, Any], allow: AllowList) -> None:
     """A call's own notification URLs are refused with the call (which then changes nothing)
     when their shape or address is one the server must never POST to."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.responses import Response
 
-from medialoom.errors import ApiError
+from medialoom.errors import ApiError, TooManyRequests
 
 
 class CloudinaryJSON(Response):
@@ -18,4 +19,7 @@ class CloudinaryJSON(Response):
 
 
 def error_response(error: ApiError) -> CloudinaryJSON:
-    return CloudinaryJSON({"error": {"message": error.message}}, status_code=error.status)
+    response = CloudinaryJSON({"error": {"message": error.message}}, status_code=error.status)
+    if isinstance(error, TooManyRequests):
+        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    return response

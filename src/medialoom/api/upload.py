@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from medialoom.api.params import Params, check_notification_urls, read_params
+from medialoom.api.params import Params, check_notification_urls, client_address, read_params
 from medialoom.api.responses import CloudinaryJSON
 from medialoom.assets.chunked import parse_content_range
 from medialoom.assets.codecs import parse_bool
@@ -60,12 +60,22 @@ def _check_resource_type(resource_type: str, allowed: tuple[str, ...] = ("image"
 
 
 async def _authenticated(request: Request, services: Services, cloud: str) -> tuple[EnvironmentInfo, Params, Caller]:
+    address = client_address(request)
+    services.client_limits.check_not_locked_out(address)  # before the body is read
     env = services.environment(cloud)
     max_field = int(max(services.settings.max_image_bytes, services.settings.max_raw_bytes) * 4 / 3) + 1024
     params = await read_params(request, max_field_bytes=max_field)
     try:
-        caller = authenticate(env, params.values, request.headers.get("authorization"), now=time.time(),
-                              max_age=services.settings.signature_max_age_seconds)
+        try:
+            caller = authenticate(env, params.values, request.headers.get("authorization"), now=time.time(),
+                                  max_age=services.settings.signature_max_age_seconds)
+        except Unauthorized:
+            services.client_limits.failed_authentication(address)
+            raise
+        if caller is Caller.UNSIGNED and request.url.path.endswith(("/upload", "/upload_chunked")):
+            # Every request counts, each chunk of a chunked upload too: middle chunks of sessions
+            # nobody finishes take disk just the same.
+            services.client_limits.take_unsigned_upload(env.id, address)
         check_notification_urls(params.values, services.outbound_allow)
     except BaseException:
         await params.close()  # release the spooled upload now, not when it is collected
