@@ -53,7 +53,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             await asyncio.to_thread(engine.start)
         if settings.notifications:
             app.state.services.dispatcher.start()
-        app.state.services.eager.start()
+        app.state.services.housekeeping.start()
         yield
         app.state.services.dispatcher.stop()
         await asyncio.to_thread(engine.stop)

@@ -99,7 +99,7 @@ def worker(data_dir: DataDir = None) -> None:
         services.flow_engine.start()
     if settings.notifications:
         services.dispatcher.start()
-    services.eager.start()  # takes up eager_async jobs whose process died
+    services.housekeeping.start()  # e.g. takes up eager_async jobs whose process died
     typer.echo(f"Worker delivering notifications and running flows (data in {settings.data_dir.resolve()})",
                err=True)
     stopping.wait()

@@ -41,6 +41,7 @@ from medialoom.flows.runtime.dbos import DbosRuntime
 from medialoom.flows.service import Flows
 from medialoom.flows.starter import FlowStarter
 from medialoom.flows.variables import FlowVariables
+from medialoom.housekeeping import Housekeeping
 from medialoom.metadata.service import Metadata
 from medialoom.net.addresses import AllowList
 from medialoom.search.service import Search
@@ -76,6 +77,7 @@ class Services:
     flows: Flows
     flow_variables: FlowVariables
     flow_engine: FlowEngine
+    housekeeping: Housekeeping
 
     @property
     def base_url(self) -> str:
@@ -88,6 +90,7 @@ class Services:
         return env
 
     def close(self) -> None:
+        self.housekeeping.stop()
         self.dispatcher.stop()
         self.flow_engine.stop()
         self.eager.close()
@@ -154,7 +157,12 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         flows=Flows(db, blocks, flow_engine),
         flow_variables=FlowVariables(db),
         flow_engine=flow_engine,
+        housekeeping=Housekeeping(),
     )
+    services.housekeeping.every(services.eager.keeping_interval, "eager job leases", services.eager.keep_leases)
+    ttl = settings.chunk_session_ttl_seconds
+    services.housekeeping.every(min(3600.0, max(10.0, ttl / 2)), "abandoned chunked uploads",
+                                lambda: services.chunks.sweep(ttl))
     # Asset blocks act through the same services as the API (built after the run hooks).
     flow_engine.hooks.assets_for = lambda environment_id: LocalAssets(services, environment_id)
     return services

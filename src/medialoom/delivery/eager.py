@@ -60,14 +60,11 @@ class Eager:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eager")
         self._held: set[int] = set()  # jobs this process is rendering: their leases are renewed
         self._held_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._keeper: threading.Thread | None = None
 
-    def start(self) -> None:
-        """Renew this process's leases and take up jobs whose process died, until ``close``."""
-        if self._keeper is None:
-            self._keeper = threading.Thread(target=self._keep, name="eager-leases", daemon=True)
-            self._keeper.start()
+    @property
+    def keeping_interval(self) -> float:
+        """How often ``keep_leases`` must run for this process's leases not to run out."""
+        return max(0.2, self.lease.total_seconds() / 3)
 
     def check(self, env: EnvironmentInfo, items: list[str]) -> None:
         """Before anything is stored: every eager transformation must be one we can make."""
@@ -94,7 +91,6 @@ class Eager:
         return body
 
     def close(self) -> None:
-        self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def take_up_abandoned(self) -> int:
@@ -206,15 +202,11 @@ class Eager:
             if gone and write_event is not None:
                 write_event(session)
 
-    def _keep(self) -> None:
-        tick = max(0.2, self.lease.total_seconds() / 3)
-        while not self._stop.wait(tick):
-            try:
-                with self._held_lock:
-                    held = sorted(self._held)
-                if held:
-                    with self.db.write_connection() as connection:
-                        connection.execute(_RENEW, {"ids": held, "until": utcnow() + self.lease})
-                self.take_up_abandoned()
-            except Exception:  # a database hiccup must not end the keeping for good
-                log.exception("eager job leases could not be kept")
+    def keep_leases(self) -> None:
+        """Renew the leases of the jobs this process renders, and take up those whose process died."""
+        with self._held_lock:
+            held = sorted(self._held)
+        if held:
+            with self.db.write_connection() as connection:
+                connection.execute(_RENEW, {"ids": held, "until": utcnow() + self.lease})
+        self.take_up_abandoned()
