@@ -72,10 +72,6 @@ async def _authenticated(request: Request, services: Services, cloud: str) -> tu
         except Unauthorized:
             services.client_limits.failed_authentication(address)
             raise
-        if caller is Caller.UNSIGNED and request.url.path.endswith(("/upload", "/upload_chunked")):
-            # Every request counts, each chunk of a chunked upload too: middle chunks of sessions
-            # nobody finishes take disk just the same.
-            services.client_limits.take_unsigned_upload(env.id, address)
         check_notification_urls(params.values, services.outbound_allow)
     except BaseException:
         await params.close()  # release the spooled upload now, not when it is collected
@@ -99,6 +95,10 @@ async def upload_api(cloud: str, resource_type: str, action: str, request: Reque
     env, params, caller = await _authenticated(request, services, cloud)
     try:
         if action == "upload" or action == "upload_chunked":
+            if not caller.trusted:
+                # Every request counts, each chunk of a chunked upload too: middle chunks of
+                # sessions nobody finishes take disk just the same.
+                services.client_limits.take_unsigned_upload(env.id, client_address(request))
             _check_resource_type(resource_type, RESOURCE_TYPES)
             return CloudinaryJSON(await _upload(services, env, caller, resource_type, params, request))
         if action == "delete_by_token":
