@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # busy without threads competing (+5 % requests/s at 8 clients); raise it for fewer, larger
     # images where one request's latency matters most.
     render_threads: int = 1
+    # A rendering still going after this long is stopped (its render worker is killed) and the
+    # request answered with an error.
+    render_timeout_seconds: float = 60.0
 
     # Outbound notifications (webhooks). This process delivers the outbox when true (every
     # serve/worker process may: they share the work through leases on the deliveries).

@@ -25,6 +25,7 @@ from medialoom.config import Settings
 from medialoom.db import migrate
 from medialoom.db.session import Database
 from medialoom.delivery.derived import Derivations
+from medialoom.delivery.render_workers import RenderWorkers
 from medialoom.delivery.eager import Eager
 from medialoom.delivery.named import NamedTransformations
 from medialoom.delivery.producer import Producer
@@ -46,7 +47,6 @@ from medialoom.metadata.service import Metadata
 from medialoom.net.addresses import AllowList
 from medialoom.search.service import Search
 from medialoom.storage import BlobStore, open_blob_store
-from medialoom.transform.render import Renderer
 
 
 @dataclass
@@ -94,6 +94,7 @@ class Services:
         self.dispatcher.stop()
         self.flow_engine.stop()
         self.eager.close()
+        self.derivations.workers.close()
         self.dispatcher.sender.close()
         self.db.dispose()
 
@@ -110,8 +111,8 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
     blobs = open_blob_store(settings)
     largest = max(settings.max_image_bytes, settings.max_video_bytes, settings.max_raw_bytes)
     lifecycle = Lifecycle(db, blobs)
-    renderer = Renderer(max_megapixels=settings.max_image_megapixels, threads=settings.render_threads)
-    derivations = Derivations(blobs, renderer, settings.max_concurrent_derivations or 2 * (os.cpu_count() or 1))
+    render_workers = RenderWorkers(settings, timeout=settings.render_timeout_seconds)
+    derivations = Derivations(blobs, render_workers, settings.max_concurrent_derivations or 2 * (os.cpu_count() or 1))
     named = NamedTransformations(db)
     producer = Producer(db, blobs, derivations, named)
     allow = AllowList.parse(settings.outbound_allow_list)
@@ -163,6 +164,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
     ttl = settings.chunk_session_ttl_seconds
     services.housekeeping.every(min(3600.0, max(10.0, ttl / 2)), "abandoned chunked uploads",
                                 lambda: services.chunks.sweep(ttl))
+    services.housekeeping.every(30.0, "idle render workers", render_workers.retire_idle)
     # Asset blocks act through the same services as the API (built after the run hooks).
     flow_engine.hooks.assets_for = lambda environment_id: LocalAssets(services, environment_id)
     return services

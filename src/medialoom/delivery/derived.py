@@ -6,7 +6,8 @@ from and a digest of what was asked, so a new version (overwrite) never meets an
 and deleting an asset or a version removes everything under its prefix
 (``assets.store.discard_original``). Identical requests that arrive together render once: the first does
 the work, the others wait for its result. At most ``max_concurrent`` renderings run at a time
-in a process, so a burst of new variants cannot take every CPU and all memory.
+in a process, so a burst of new variants cannot take every CPU and all memory; each runs in a
+render worker (``delivery.render_workers``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from concurrent.futures import Future
 
 from medialoom.assets.store import derived_prefix
 from medialoom.storage import BlobStore
+from medialoom.delivery.render_job import RenderJob
+from medialoom.delivery.render_workers import RenderWorkers
 from medialoom.transform.grammar import Transformation, canonical
-from medialoom.transform.render import Rendered, Renderer
+from medialoom.transform.render import Rendered
 
 
 def derived_key(environment_id: int, version_id: str, transformation: Transformation, format_: str,
@@ -30,14 +33,14 @@ def derived_key(environment_id: int, version_id: str, transformation: Transforma
 
 
 class Derivations:
-    def __init__(self, blobs: BlobStore, renderer: Renderer, max_concurrent: int) -> None:
+    def __init__(self, blobs: BlobStore, workers: RenderWorkers, max_concurrent: int) -> None:
         self.blobs = blobs
-        self.renderer = renderer
+        self.workers = workers
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._lock = threading.Lock()
         self._inflight: dict[str, Future] = {}
 
-    def get_or_render(self, key: str, render: Callable[[Renderer], Rendered],
+    def get_or_render(self, key: str, job: RenderJob,
                       stored: Callable[[Rendered], None] | None = None) -> str:
         """The blob key of the derived file, rendering and storing it first when missing;
         ``stored`` hears about a file this call rendered (to record it)."""
@@ -53,7 +56,7 @@ class Derivations:
         try:
             with self._slots:
                 if not self.blobs.exists(key):  # another process may have finished meanwhile
-                    rendered = render(self.renderer)
+                    rendered = self.workers.render(job)
                     self.blobs.put(key, rendered.data)
                     if stored is not None:
                         stored(rendered)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import partial
-from pathlib import Path
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -24,11 +23,11 @@ from medialoom.db.session import Database, utcnow
 from medialoom.delivery.derived import Derivations, derived_key
 from medialoom.delivery.named import NamedTransformations
 from medialoom.errors import BadRequest
-from medialoom.media.video_frames import frame_at, parse_offset
+from medialoom.delivery.render_job import RenderJob
+from medialoom.media.video_frames import parse_offset
 from medialoom.storage import BlobStore
-from medialoom.storage.reader import open_blob
 from medialoom.transform.grammar import Transformation, TransformationError, canonical, parse
-from medialoom.transform.render import Rendered, Renderer, check_supported
+from medialoom.transform.render import Rendered, check_supported
 
 
 @dataclass(frozen=True)
@@ -88,10 +87,9 @@ class Producer:
         TransformationError, RenderError, or VideoFrameError / InvalidOffset /
         VideoFramesUnavailable for video thumbnails."""
         key = self.key(env, asset, prepared, format_, save_data=save_data)
-        render = partial(self._render, env, asset, prepared, format_, save_data)
         # Save-Data variants are not listed: they are a delivery detail of a listed file.
         stored = None if save_data else partial(self._record, env, asset, prepared, format_, key)
-        return self.derivations.get_or_render(key, render, stored)
+        return self.derivations.get_or_render(key, self._job(env, asset, prepared, format_, save_data), stored)
 
     def facts(self, key: str) -> Produced | None:
         with self.db.read() as session:
@@ -135,25 +133,25 @@ class Producer:
         except TransformationError as error:
             raise BadRequest(f"Invalid transformation {text!r}: {error}") from None
 
-    def _render(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str, save_data: bool,
-                renderer: Renderer) -> Rendered:
-        if asset.resource_type == "video":
-            # Videos are read in ranges, never whole: a thumbnail needs a few MB of a file of GBs.
-            still = frame_at(partial(open_blob, self.blobs, asset.blob_key), parse_offset(prepared.frame or "auto"),
-                             max_pixels=renderer.max_pixels)
-            source: bytes | Path = still.write_to_buffer(".png", compression=1)
-        else:
-            # A local file is read by libvips as needed; other stores hand over the bytes.
-            source = self.blobs.local_path(asset.blob_key) or self.blobs.get(asset.blob_key)
-        return renderer.render(source, prepared.effective, format_, save_data=save_data,
-                               layer_source=partial(self._layer_bytes, env))
+    def _job(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str,
+             save_data: bool) -> RenderJob:
+        video = asset.resource_type == "video"
+        layers = {}
+        for component in prepared.effective.components:
+            for layer in (component.overlay, component.underlay):
+                if layer is not None and layer.kind == "image" and layer.public_id not in layers:
+                    layers[layer.public_id] = self._layer_key(env, layer.public_id)
+        return RenderJob(source_key=asset.blob_key, transformation=prepared.effective, output_format=format_,
+                         save_data=save_data, video=video,
+                         offset=parse_offset(prepared.frame or "auto") if video else None,
+                         layers={public_id: key for public_id, key in layers.items() if key})
 
-    def _layer_bytes(self, env: EnvironmentInfo, public_id: str) -> bytes | None:
+    def _layer_key(self, env: EnvironmentInfo, public_id: str) -> str | None:
         with self.db.read() as session:
             layer = find_asset(session, env.id, "image", "upload", public_id)
         if layer is None or layer.placeholder or not layer.blob_key:
             return None
-        return self.blobs.get(layer.blob_key)
+        return layer.blob_key
 
     def _record(self, env: EnvironmentInfo, asset: Asset, prepared: Prepared, format_: str, key: str,
                 rendered: Rendered) -> None:
