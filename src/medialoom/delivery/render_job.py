@@ -98,7 +98,10 @@ def encode_header(header: dict) -> bytes:
 
 
 def decode_header(raw: bytes) -> dict:
-    header = json.loads(raw)
+    try:
+        header = json.loads(raw)
+    except ValueError:
+        raise WorkerFailed("The render worker sent a malformed answer") from None
     if not isinstance(header, dict) or not isinstance(header.get("size"), int) or header["size"] < 0:
         raise WorkerFailed("The render worker sent a malformed answer")
     return header
