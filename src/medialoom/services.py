@@ -25,10 +25,10 @@ from medialoom.config import Settings
 from medialoom.db import migrate
 from medialoom.db.session import Database
 from medialoom.delivery.derived import Derivations
-from medialoom.delivery.render_workers import RenderWorkers
 from medialoom.delivery.eager import Eager
 from medialoom.delivery.named import NamedTransformations
 from medialoom.delivery.producer import Producer
+from medialoom.delivery.render_workers import RenderWorkers
 from medialoom.errors import NotFound
 from medialoom.events.dispatcher import Dispatcher
 from medialoom.events.endpoints import Endpoints

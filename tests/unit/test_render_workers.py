@@ -4,6 +4,7 @@ wire between them (what a worker's answer may and may not make the server do).""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -62,6 +63,15 @@ def test_errors_keep_their_kind_across_the_boundary(workers) -> None:
 def test_image_layers_are_read_by_blob_key(workers) -> None:
     rendered = workers.render(job("l_badge,w_100/fl_layer_apply", layers={"badge": "originals/photo.jpg"}))
     assert (rendered.width, rendered.height) == (640, 480)
+
+
+def test_a_worker_outlives_the_thread_that_started_it(workers) -> None:
+    # The server starts workers from request threads, which come and go.
+    starter = threading.Thread(target=workers.render, args=(job("w_10"),))
+    starter.start()
+    starter.join()
+    time.sleep(0.5)
+    assert workers.render(job("w_12")).width == 12
 
 
 def test_a_worker_retires_after_its_share_of_jobs(workers, monkeypatch) -> None:

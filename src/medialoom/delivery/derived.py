@@ -18,9 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from medialoom.assets.store import derived_prefix
-from medialoom.storage import BlobStore
 from medialoom.delivery.render_job import RenderJob
 from medialoom.delivery.render_workers import RenderWorkers
+from medialoom.storage import BlobStore
 from medialoom.transform.grammar import Transformation, canonical
 from medialoom.transform.render import Rendered
 

@@ -22,8 +22,8 @@ from medialoom.db.models import Asset, DerivedFile
 from medialoom.db.session import Database, utcnow
 from medialoom.delivery.derived import Derivations, derived_key
 from medialoom.delivery.named import NamedTransformations
-from medialoom.errors import BadRequest
 from medialoom.delivery.render_job import RenderJob
+from medialoom.errors import BadRequest
 from medialoom.media.video_frames import parse_offset
 from medialoom.storage import BlobStore
 from medialoom.transform.grammar import Transformation, TransformationError, canonical, parse

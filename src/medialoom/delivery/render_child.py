@@ -4,17 +4,19 @@ Started by ``delivery.render_workers`` as ``python -m medialoom.delivery.render_
 pid>``. The first frame holds the server's settings, pickled (the server is trusted; the other
 way round nothing is unpickled), then each frame is one job and gets one answer on the
 original stdout (``delivery.render_job``'s wire). The worker ends when its stdin closes, and
-with the server: a parent-death signal kills an orphan, so none goes on rendering alone.
+with the server: a watchdog ends an orphan, so none goes on rendering alone. (Not a
+parent-death signal: Linux sends it when the *thread* that started the worker ends, and the
+server starts workers from request threads that come and go.)
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import pickle
 import resource
-import signal
 import sys
+import threading
+import time
 import traceback
 from typing import BinaryIO
 
@@ -22,7 +24,7 @@ from medialoom.delivery.render_job import LENGTH, encode_header, failure_header,
 from medialoom.storage import open_blob_store
 from medialoom.transform.render import Renderer
 
-_PR_SET_PDEATHSIG = 1
+ORPHAN_CHECK_SECONDS = 0.5
 
 
 def main() -> None:
@@ -30,7 +32,7 @@ def main() -> None:
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever a library prints goes to the log, not into the answers
     sys.stdout = sys.stderr
-    _die_with(server_pid)
+    threading.Thread(target=_end_when_orphaned, args=(server_pid,), name="orphan-watch", daemon=True).start()
     # A crash dumps no core: a worker holds decoded pixels of other people's images.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -63,13 +65,10 @@ def _read_frame(stream: BinaryIO) -> bytes | None:
     return payload if len(payload) == length else None
 
 
-def _die_with(server_pid: int) -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the closed stdin still ends the worker
-        return
-    if os.getppid() != server_pid:  # the server died before the signal was asked for
-        os._exit(0)
+def _end_when_orphaned(server_pid: int) -> None:
+    while os.getppid() == server_pid:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -45,9 +45,11 @@ class RenderJob:
 
 def run(job: RenderJob, blobs: BlobStore, renderer: Renderer) -> Rendered:
     if job.video:
+        # Videos are read in ranges, never whole: a thumbnail needs a few MB of a file of GBs.
         still = frame_at(partial(open_blob, blobs, job.source_key), job.offset, max_pixels=renderer.max_pixels)
         source: Source = still.write_to_buffer(".png", compression=1)
     else:
+        # A local file is read by libvips as needed; other stores hand over the bytes.
         source = blobs.local_path(job.source_key) or blobs.get(job.source_key)
 
     def layer_bytes(public_id: str) -> bytes | None:
